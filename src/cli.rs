@@ -1,0 +1,534 @@
+//! Command-line interface: flags, settings layers and dispatch to tasks.
+//! Everything here is wiring; the work lives in `tasks`, `engine`, `models`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::engine::{self, Engine, EngineError, GenParams, LoadOptions};
+use crate::error::{exit_for, AppError, Exit};
+use crate::models::{self, QuantType};
+use crate::output::sink_for;
+use crate::settings::{self, FlagValue, Loaded, OutputFormat, Sources};
+use crate::tasks::{self, run::RunInput, TaskError};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 other failure, 2 usage or settings error, 3 model could not be
+loaded, 4 input too large for the model's context, 130 interrupted.
+
+Settings: `lore config show` prints them with their origin; see config/default.toml.";
+
+#[derive(Debug, Parser)]
+#[command(name = "lore", version, about = "Ask, chat and classify with a local LLM grounded in your documents", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Model: a GGUF file, a model directory, a name in the models directory,
+    /// or a Hugging Face id [setting: model.path]
+    #[arg(long, short = 'm', global = true, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Run on the CPU even when a GPU is available [setting: model.cpu]
+    #[arg(long, global = true)]
+    pub cpu: bool,
+    /// Print timings and engine logs on stderr
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send one prompt (argument and/or stdin) and print the reply
+    Run(RunArgs),
+    /// List and convert model files
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Show the effective settings and where they come from
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The prompt. Piped stdin is appended after it as a fenced block; with
+    /// no prompt, stdin is the prompt.
+    pub prompt: Option<String>,
+    /// System prompt [setting: generation.system]
+    #[arg(long, short = 's')]
+    pub system: Option<String>,
+    /// Most tokens to generate [setting: generation.max_tokens]
+    #[arg(long, short = 'n', value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature, 0 for greedy [setting: generation.temperature]
+    #[arg(long, short = 't', value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold [setting: generation.top_p]
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Output format [setting: output.format]
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<OutputFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Show the GGUF models in the models directory
+    List {
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<OutputFormat>,
+    },
+    /// Re-quantize a GGUF file (Q8_0 and Q4_0 have fast CPU kernels)
+    Quantize {
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long = "type", value_enum, default_value = "q8_0")]
+        quant: QuantType,
+        /// Overwrite OUTPUT if it exists
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every effective setting and the layer it came from
+    Show,
+    /// Print the settings files consulted, in order
+    Path,
+}
+
+/// Entry point: returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lore: error: cannot start the async runtime: {e}");
+            return Exit::Failure.code();
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    // mistral.rs keeps engine threads; do not wait for them on exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            let exit = exit_for(&e);
+            if exit != Exit::Interrupted {
+                eprintln!("lore: error: {e:#}");
+            }
+            exit.code()
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<TaskError>().is_some_and(|t| {
+                matches!(t, TaskError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    })
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let mut sources = Sources::discover();
+    global_flags(&cli.global, &mut sources);
+    if let Command::Run(args) = &cli.command {
+        run_flags(args, &mut sources);
+    }
+    let loaded = settings::load(&sources).map_err(AppError::from)?;
+    for warning in &loaded.warnings {
+        eprintln!("lore: warning: {warning}");
+    }
+    match cli.command {
+        Command::Run(args) => cmd_run(&loaded, &cli.global, args).await,
+        Command::Models(ModelsCommand::List { format }) => {
+            cmd_models_list(&loaded, format.unwrap_or(loaded.settings.output.format))
+        }
+        Command::Models(ModelsCommand::Quantize {
+            input,
+            output,
+            quant,
+            force,
+        }) => cmd_quantize(&input, &output, quant, force),
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", settings::render_show(&loaded));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Path) => {
+            println!("built-in defaults (config/default.toml, embedded)");
+            for (path, exists) in &loaded.files {
+                let state = if *exists { "" } else { " (not present)" };
+                println!("{}{state}", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn global_flags(g: &GlobalArgs, sources: &mut Sources) {
+    if let Some(m) = &g.model {
+        sources.flag("model.path", FlagValue::Str(m.clone()), "--model");
+    }
+    if g.cpu {
+        sources.flag("model.cpu", FlagValue::Bool(true), "--cpu");
+    }
+}
+
+fn run_flags(a: &RunArgs, sources: &mut Sources) {
+    if let Some(s) = &a.system {
+        sources.flag("generation.system", FlagValue::Str(s.clone()), "--system");
+    }
+    if let Some(n) = a.max_tokens {
+        sources.flag(
+            "generation.max_tokens",
+            FlagValue::Int(n.into()),
+            "--max-tokens",
+        );
+    }
+    if let Some(t) = a.temperature {
+        sources.flag(
+            "generation.temperature",
+            FlagValue::Float(t),
+            "--temperature",
+        );
+    }
+    if let Some(p) = a.top_p {
+        sources.flag("generation.top_p", FlagValue::Float(p), "--top-p");
+    }
+    if let Some(f) = a.format {
+        let name = match f {
+            OutputFormat::Text => "text",
+            OutputFormat::Json => "json",
+            OutputFormat::Jsonl => "jsonl",
+        };
+        sources.flag("output.format", FlagValue::Str(name.into()), "--format");
+    }
+}
+
+/// Reads piped stdin, if any. Invalid UTF-8 is replaced, with one warning.
+fn read_stdin() -> anyhow::Result<Option<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .read_to_end(&mut bytes)
+        .context("cannot read stdin")?;
+    Ok(Some(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "lore: warning: stdin is not valid UTF-8; invalid bytes were replaced with U+FFFD"
+            );
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }
+    }))
+}
+
+fn gen_params(loaded: &Loaded) -> anyhow::Result<GenParams> {
+    let g = &loaded.settings.generation;
+    if !(0.0..=2.0).contains(&g.temperature) {
+        return Err(AppError::usage(format!(
+            "temperature must be between 0 and 2, got {} (from {})",
+            g.temperature,
+            loaded.origin("generation.temperature")
+        ))
+        .into());
+    }
+    if !(g.top_p > 0.0 && g.top_p <= 1.0) {
+        return Err(AppError::usage(format!(
+            "top_p must be in (0, 1], got {} (from {})",
+            g.top_p,
+            loaded.origin("generation.top_p")
+        ))
+        .into());
+    }
+    if g.max_tokens == 0 {
+        return Err(AppError::usage(format!(
+            "max_tokens must be at least 1 (from {})",
+            loaded.origin("generation.max_tokens")
+        ))
+        .into());
+    }
+    Ok(GenParams {
+        max_tokens: g.max_tokens as usize,
+        temperature: g.temperature,
+        top_p: g.top_p,
+        ..GenParams::default()
+    })
+}
+
+async fn cmd_run(loaded: &Loaded, global: &GlobalArgs, args: RunArgs) -> anyhow::Result<()> {
+    let params = gen_params(loaded)?;
+    let input = RunInput {
+        prompt: args.prompt,
+        stdin: read_stdin()?,
+        system: Some(loaded.settings.generation.system.clone()),
+    };
+    let Some(user) = tasks::run::user_message(&input) else {
+        return Err(AppError::usage(
+            "nothing to send: give a prompt argument or pipe text on stdin (e.g. echo hi | lore run)",
+        )
+        .into());
+    };
+    let messages = tasks::run::messages(&input, user);
+    let format = loaded.settings.output.format;
+
+    let engine = with_interrupt(load_engine(loaded, global.verbose)).await??;
+
+    let stdout = std::io::stdout();
+    let mut sink = sink_for(format, stdout.lock());
+    let outcome = {
+        let task = tasks::run::execute(&engine, &messages, &params, sink.as_mut());
+        tokio::select! {
+            r = task => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    };
+    let Some(result) = outcome else {
+        sink.interrupted()?;
+        return Err(AppError::new(Exit::Interrupted, "interrupted").into());
+    };
+    let report = result.map_err(task_error)?;
+    sink.end(&tasks::run::report_json(&engine, &report), None)?;
+    if global.verbose {
+        let t = &report.finished.timings;
+        eprintln!(
+            "lore: {} prompt + {} generated tokens on {}; load {:.2} s, first token {:.2} s, prompt {:.1} tok/s, generation {:.1} tok/s",
+            report.finished.usage.prompt_tokens,
+            report.finished.usage.completion_tokens,
+            engine.info().device,
+            engine.info().load_time.as_secs_f64(),
+            t.time_to_first_token_s,
+            t.prompt_tokens_per_s,
+            t.generated_tokens_per_s
+        );
+    }
+    Ok(())
+}
+
+/// Runs `fut`, turning Ctrl-C into exit code 130.
+async fn with_interrupt<T>(fut: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    tokio::select! {
+        r = fut => Ok(r),
+        _ = tokio::signal::ctrl_c() => Err(AppError::new(Exit::Interrupted, "interrupted").into()),
+    }
+}
+
+fn task_error(e: TaskError) -> anyhow::Error {
+    match e {
+        TaskError::Engine(e) => engine_error(e),
+        TaskError::Output(io) => anyhow::Error::new(io).context("cannot write output"),
+    }
+}
+
+fn engine_error(e: EngineError) -> anyhow::Error {
+    let exit = match &e {
+        EngineError::Spec(_) | EngineError::Load { .. } => Exit::ModelLoad,
+        EngineError::TooLarge { .. } => Exit::TooLarge,
+        EngineError::Request(_) => Exit::Failure,
+    };
+    AppError::new(exit, e.to_string()).into()
+}
+
+/// Resolves and loads the configured model, with a spinner on a terminal.
+pub async fn load_engine(loaded: &Loaded, verbose: bool) -> anyhow::Result<Engine> {
+    let s = &loaded.settings;
+    let models_dir = s.models_dir();
+    prepare_default_model(&s.model.path, &models_dir)?;
+    let hint = if s.model.path == models::DEFAULT_MODEL {
+        " (install the default model with scripts/fetch-model.sh)".to_string()
+    } else {
+        format!(
+            " (set by {}; `lore models list` shows the models in {})",
+            loaded.origin("model.path"),
+            models_dir.display()
+        )
+    };
+    let spec = engine::spec::resolve(&s.model.path, &models_dir, &hint)
+        .map_err(|e| engine_error(e.into()))?;
+    let opts = LoadOptions {
+        force_cpu: s.model.cpu,
+        chat_template: Some(&s.model.chat_template)
+            .filter(|t| !t.is_empty())
+            .map(PathBuf::from),
+        verbose,
+    };
+    let spinner = spinner(&format!("loading {}", spec.name()));
+    let result = Engine::load(&spec, &opts).await;
+    spinner.finish_and_clear();
+    result.map_err(engine_error)
+}
+
+/// Makes the Q8_0 default model from its Q4_1 original on first use.
+fn prepare_default_model(setting: &str, models_dir: &std::path::Path) -> anyhow::Result<()> {
+    let target = models_dir.join(models::DEFAULT_MODEL);
+    let source = models_dir.join(models::DEFAULT_SOURCE);
+    if setting != models::DEFAULT_MODEL || target.exists() || !source.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "lore: preparing the default model once: {} -> Q8_0",
+        source.display()
+    );
+    quantize_with_progress(&source, &target, QuantType::Q8_0, false)
+}
+
+fn quantize_with_progress(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    quant: QuantType,
+    force: bool,
+) -> anyhow::Result<()> {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} quantizing [{bar:30}] {pos}/{len} tensors {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let result = models::quantize(input, output, quant, force, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    result.map_err(|e| {
+        let exit = match e {
+            models::ModelFileError::Write { .. } => Exit::Failure,
+            _ => Exit::Usage,
+        };
+        AppError::new(exit, e.to_string())
+    })?;
+    let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "lore: wrote {} ({}, {:.1} MB) in {:.1} s",
+        output.display(),
+        quant.name(),
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(message.to_string());
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
+fn cmd_quantize(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    quant: QuantType,
+    force: bool,
+) -> anyhow::Result<()> {
+    if !input.is_file() {
+        return Err(AppError::usage(format!("no such file: {}", input.display())).into());
+    }
+    quantize_with_progress(input, output, quant, force)
+}
+
+fn cmd_models_list(loaded: &Loaded, format: OutputFormat) -> anyhow::Result<()> {
+    let dir = loaded.settings.models_dir();
+    let entries = models::list(&dir);
+    let mut out = std::io::stdout().lock();
+    if format != OutputFormat::Text {
+        let items: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| match e {
+                Ok(info) => serde_json::to_value(info).unwrap_or_default(),
+                Err(err) => json!({"error": err.to_string()}),
+            })
+            .collect();
+        if format == OutputFormat::Json {
+            writeln!(out, "{}", json!({"models_dir": dir, "models": items}))?;
+        } else {
+            for item in items {
+                writeln!(out, "{item}")?;
+            }
+        }
+        return Ok(());
+    }
+    if entries.is_empty() {
+        eprintln!(
+            "lore: no GGUF models in {} (scripts/fetch-model.sh installs the default)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<44} {:>9} {:<8} {:<6} {:>8}",
+        "NAME", "SIZE", "ARCH", "QUANT", "CONTEXT"
+    )?;
+    for entry in entries {
+        match entry {
+            Ok(info) => {
+                let name = info
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let default = if name == loaded.settings.model.path {
+                    " *"
+                } else {
+                    ""
+                };
+                writeln!(
+                    out,
+                    "{:<44} {:>9} {:<8} {:<6} {:>8}{default}",
+                    name,
+                    format!("{:.1} MB", info.size_bytes as f64 / 1e6),
+                    info.architecture.as_deref().unwrap_or("?"),
+                    info.quantization.as_deref().unwrap_or("?"),
+                    info.context_length
+                        .map(|c| c.to_string())
+                        .unwrap_or("?".into()),
+                )?;
+            }
+            Err(e) => eprintln!("lore: warning: {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,538 @@
+//! The language model, behind one streaming interface.
+//!
+//! Everything mistral.rs-specific stays in this module: the rest of lore
+//! sends [`ChatMessage`]s with [`GenParams`] and reads [`Event`]s.
+
+pub mod spec;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use either::Either;
+use mistralrs::{
+    GgufModelBuilder, ModelDType, RequestBuilder, Response, SamplingParams, StopTokens,
+    TextMessageRole, TextMessages, TextModelBuilder, TokenSource,
+};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use spec::{ModelSpec, SpecError};
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// Restricts what the model may generate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    Regex(String),
+    JsonSchema(serde_json::Value),
+}
+
+/// Sampling and length settings of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenParams {
+    pub max_tokens: usize,
+    /// 0 is greedy.
+    pub temperature: f64,
+    pub top_p: f64,
+    pub stop: Vec<String>,
+    pub constraint: Option<Constraint>,
+}
+
+impl Default for GenParams {
+    fn default() -> GenParams {
+        GenParams {
+            max_tokens: 512,
+            temperature: 0.0,
+            top_p: 1.0,
+            stop: Vec::new(),
+            constraint: None,
+        }
+    }
+}
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeviceKind::Cpu => "CPU",
+            DeviceKind::Cuda => "CUDA",
+            DeviceKind::Metal => "Metal",
+        })
+    }
+}
+
+/// Facts about the loaded model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// File path, directory or hub id.
+    pub path: String,
+    pub name: String,
+    pub device: DeviceKind,
+    /// Most tokens one sequence (prompt plus reply) may hold.
+    pub context_length: usize,
+    #[serde(skip)]
+    pub load_time: Duration,
+}
+
+/// Token counts of one reply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+}
+
+/// Speed of one reply, measured by lore rather than taken from mistral.rs
+/// (whose figures have millisecond resolution).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// Seconds from sending the request to the first token.
+    pub time_to_first_token_s: f64,
+    /// Prompt tokens divided by the time to first token.
+    pub prompt_tokens_per_s: f64,
+    /// Tokens after the first, divided by the time since the first.
+    pub generated_tokens_per_s: f64,
+    pub total_s: f64,
+}
+
+/// How a reply ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finished {
+    /// "stop" (end of turn or a stop sequence), "length" (max tokens), or
+    /// another reason reported by the engine.
+    pub finish_reason: String,
+    pub usage: Usage,
+    pub timings: Timings,
+}
+
+/// What a generation emits, in order: deltas, then one `Finished` or `Error`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Delta(String),
+    Reasoning(String),
+    ToolCall { name: String, arguments: String },
+    Finished(Finished),
+    Error(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("could not load model {path}: {message}")]
+    Load { path: String, message: String },
+    #[error(
+        "the prompt is {prompt} tokens but the model's context holds {limit}; shorten the input"
+    )]
+    TooLarge { prompt: usize, limit: usize },
+    #[error("model request failed: {0}")]
+    Request(String),
+}
+
+/// Options of [`Engine::load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Run on the CPU even when a GPU backend is compiled in.
+    pub force_cpu: bool,
+    /// A `.jinja` or tokenizer_config-shaped `.json` chat template file.
+    pub chat_template: Option<std::path::PathBuf>,
+    /// Let mistral.rs log to stderr (never in the TUI).
+    pub verbose: bool,
+}
+
+/// A loaded model. Cheap to clone; clones share the model.
+#[derive(Clone)]
+pub struct Engine {
+    model: Arc<mistralrs::Model>,
+    info: ModelInfo,
+}
+
+impl Engine {
+    /// Loads a model. The load runs in its own task so that a panic inside
+    /// mistral.rs (it panics on some malformed inputs) becomes an error.
+    pub async fn load(spec: &ModelSpec, opts: &LoadOptions) -> Result<Engine, EngineError> {
+        let started = Instant::now();
+        let path = spec.display_path();
+        let load_err = |message: String| EngineError::Load {
+            path: path.clone(),
+            message,
+        };
+        if let Some(t) = &opts.chat_template {
+            let ok_ext = t.extension().is_some_and(|e| e == "jinja" || e == "json");
+            if !ok_ext || !t.is_file() {
+                return Err(load_err(format!(
+                    "chat template {} must be an existing .jinja or .json file",
+                    t.display()
+                )));
+            }
+        }
+        let task_spec = spec.clone();
+        let task_opts = opts.clone();
+        let handle = tokio::spawn(async move { build(&task_spec, &task_opts).await });
+        let model = match handle.await {
+            Ok(Ok(model)) => model,
+            Ok(Err(e)) => return Err(load_err(format!("{e:#}"))),
+            Err(join) => {
+                let message = if join.is_panic() {
+                    panic_message(join.into_panic())
+                } else {
+                    "loading was cancelled".to_string()
+                };
+                return Err(load_err(message));
+            }
+        };
+        let device = match model.config() {
+            Ok(c) if c.device.is_cuda() => DeviceKind::Cuda,
+            Ok(c) if c.device.is_metal() => DeviceKind::Metal,
+            _ => DeviceKind::Cpu,
+        };
+        let context_length = model.max_sequence_length().ok().flatten().unwrap_or(4096);
+        Ok(Engine {
+            model: Arc::new(model),
+            info: ModelInfo {
+                path: spec.display_path(),
+                name: spec.name(),
+                device,
+                context_length,
+                load_time: started.elapsed(),
+            },
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Exact prompt size of `messages` after the chat template, including
+    /// the generation prompt, as the engine will count it.
+    pub async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize, EngineError> {
+        // The tokenize future must not be dropped early: mistral.rs 0.8.1
+        // panics in its engine thread if the reply finds no receiver.
+        let tokens = self
+            .model
+            .tokenize(
+                Either::Left(text_messages(messages)),
+                None,
+                true,
+                true,
+                None,
+            )
+            .await
+            .map_err(|e| EngineError::Request(e.to_string()))?;
+        Ok(tokens.len())
+    }
+
+    /// Tokens of a plain text, without chat template or special tokens.
+    pub async fn count_text_tokens(&self, text: &str) -> Result<usize, EngineError> {
+        let tokens = self
+            .model
+            .tokenize(Either::Right(text.to_string()), None, false, false, None)
+            .await
+            .map_err(|e| EngineError::Request(e.to_string()))?;
+        Ok(tokens.len())
+    }
+
+    /// Starts generating a reply. The prompt is checked against the context
+    /// first: one that does not fit is an error, never truncated. The
+    /// reply's length is capped at what the context has left.
+    ///
+    /// Dropping the returned [`Generation`] cancels it; the engine stays
+    /// usable for the next request.
+    pub async fn generate(
+        &self,
+        messages: &[ChatMessage],
+        params: &GenParams,
+    ) -> Result<Generation, EngineError> {
+        let prompt_tokens = self.count_tokens(messages).await?;
+        let limit = self.info.context_length;
+        if prompt_tokens >= limit {
+            return Err(EngineError::TooLarge {
+                prompt: prompt_tokens,
+                limit,
+            });
+        }
+        let max_tokens = params.max_tokens.min(limit - prompt_tokens).max(1);
+        let request = build_request(messages, params, max_tokens);
+
+        let (tx, rx) = mpsc::channel(256);
+        let model = self.model.clone();
+        // The mistral.rs stream must be drained continuously: its channel
+        // holds one item and an unread stream stalls the whole engine.
+        let task = tokio::spawn(async move {
+            drain(&model, request, prompt_tokens, tx).await;
+        });
+        Ok(Generation { rx, task })
+    }
+}
+
+/// A reply being generated. Read events with [`Generation::next`]; drop it
+/// to cancel.
+pub struct Generation {
+    rx: mpsc::Receiver<Event>,
+    task: JoinHandle<()>,
+}
+
+impl Generation {
+    /// The next event, or `None` after `Finished` or `Error`.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        // Aborting drops the mistral.rs stream, which cancels the sequence.
+        self.task.abort();
+    }
+}
+
+async fn drain(
+    model: &mistralrs::Model,
+    request: RequestBuilder,
+    prompt_tokens: usize,
+    tx: mpsc::Sender<Event>,
+) {
+    let started = Instant::now();
+    let mut stream = match model.stream_chat_request(request).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Event::Error(e.to_string())).await;
+            return;
+        }
+    };
+    let mut first_token: Option<Instant> = None;
+    let mut chunks = 0usize;
+    let finish = |reason: String, usage: Usage, first: Option<Instant>| {
+        let now = Instant::now();
+        let total = now.duration_since(started).as_secs_f64();
+        let ttft = first.map(|f| f.duration_since(started).as_secs_f64());
+        let after_first = first.map(|f| now.duration_since(f).as_secs_f64());
+        let rate = |n: usize, secs: Option<f64>| match secs {
+            Some(s) if s > 0.0 => n as f64 / s,
+            _ => 0.0,
+        };
+        Event::Finished(Finished {
+            finish_reason: reason,
+            usage,
+            timings: Timings {
+                time_to_first_token_s: ttft.unwrap_or(total),
+                prompt_tokens_per_s: rate(usage.prompt_tokens, ttft),
+                generated_tokens_per_s: rate(
+                    usage.completion_tokens.saturating_sub(1),
+                    after_first,
+                ),
+                total_s: total,
+            },
+        })
+    };
+    while let Some(response) = stream.next().await {
+        match response {
+            Response::Chunk(chunk) => {
+                chunks += 1;
+                first_token.get_or_insert_with(Instant::now);
+                let mut reason = None;
+                for choice in chunk.choices {
+                    if let Some(text) = choice.delta.reasoning_content.filter(|t| !t.is_empty()) {
+                        if tx.send(Event::Reasoning(text)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                        if tx.send(Event::Delta(text)).await.is_err() {
+                            return;
+                        }
+                    }
+                    for call in choice.delta.tool_calls.unwrap_or_default() {
+                        let event = Event::ToolCall {
+                            name: call.function.name,
+                            arguments: call.function.arguments,
+                        };
+                        if tx.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    reason = reason.or(choice.finish_reason);
+                }
+                if let Some(reason) = reason {
+                    let usage = match chunk.usage {
+                        Some(u) => Usage {
+                            prompt_tokens: u.prompt_tokens,
+                            completion_tokens: u.completion_tokens,
+                        },
+                        None => Usage {
+                            prompt_tokens,
+                            completion_tokens: chunks,
+                        },
+                    };
+                    let _ = tx.send(finish(reason, usage, first_token)).await;
+                    return;
+                }
+            }
+            Response::ModelError(message, _) => {
+                let _ = tx.send(Event::Error(message)).await;
+                return;
+            }
+            Response::InternalError(e) | Response::ValidationError(e) => {
+                let _ = tx.send(Event::Error(e.to_string())).await;
+                return;
+            }
+            _ => {}
+        }
+    }
+    // mistral.rs ends the stream without a final chunk when generation
+    // stops inside an incomplete UTF-8 sequence; report what was produced.
+    let usage = Usage {
+        prompt_tokens,
+        completion_tokens: chunks,
+    };
+    let _ = tx.send(finish("length".into(), usage, first_token)).await;
+}
+
+fn text_messages(messages: &[ChatMessage]) -> TextMessages {
+    messages.iter().fold(TextMessages::new(), |acc, m| {
+        acc.add_message(role(m.role), &m.content)
+    })
+}
+
+fn role(r: Role) -> TextMessageRole {
+    match r {
+        Role::System => TextMessageRole::System,
+        Role::User => TextMessageRole::User,
+        Role::Assistant => TextMessageRole::Assistant,
+    }
+}
+
+fn build_request(
+    messages: &[ChatMessage],
+    params: &GenParams,
+    max_tokens: usize,
+) -> RequestBuilder {
+    let mut request = messages.iter().fold(RequestBuilder::new(), |acc, m| {
+        acc.add_message(role(m.role), &m.content)
+    });
+    if params.temperature > 0.0 {
+        // The builder's default sampler is greedy (top_k = 1), which would
+        // ignore the temperature.
+        request = request
+            .set_sampling(SamplingParams::neutral())
+            .set_sampler_temperature(params.temperature)
+            .set_sampler_topp(params.top_p);
+    }
+    request = request.set_sampler_max_len(max_tokens);
+    if !params.stop.is_empty() {
+        request = request.set_sampler_stop_toks(StopTokens::Seqs(params.stop.clone()));
+    }
+    match &params.constraint {
+        Some(Constraint::Regex(r)) => {
+            request = request.set_constraint(mistralrs::Constraint::Regex(r.clone()))
+        }
+        Some(Constraint::JsonSchema(s)) => {
+            request = request.set_constraint(mistralrs::Constraint::JsonSchema(s.clone()))
+        }
+        None => {}
+    }
+    request
+}
+
+async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs::Model> {
+    let template = opts.chat_template.as_ref().map(|p| p.display().to_string());
+    match spec {
+        ModelSpec::Gguf { dir, file } => {
+            let mut b = GgufModelBuilder::new(dir.display().to_string(), vec![file.clone()])
+                // Local files need no token; reading one could reach the network.
+                .with_token_source(TokenSource::None)
+                .with_max_num_seqs(4);
+            if opts.force_cpu {
+                b = b.with_force_cpu();
+            }
+            if let Some(t) = template {
+                b = b.with_chat_template(t);
+            }
+            if opts.verbose {
+                b = b.with_logging();
+            }
+            b.build().await
+        }
+        ModelSpec::Hub {
+            id,
+            file: Some(file),
+        } => {
+            let mut b = GgufModelBuilder::new(id, vec![file.clone()]).with_max_num_seqs(4);
+            if opts.force_cpu {
+                b = b.with_force_cpu();
+            }
+            if let Some(t) = template {
+                b = b.with_chat_template(t);
+            }
+            if opts.verbose {
+                b = b.with_logging();
+            }
+            b.build().await
+        }
+        ModelSpec::Safetensors { .. } | ModelSpec::Hub { file: None, .. } => {
+            let (id, local) = match spec {
+                ModelSpec::Safetensors { dir } => (dir.display().to_string(), true),
+                ModelSpec::Hub { id, .. } => (id.clone(), false),
+                ModelSpec::Gguf { .. } => unreachable!("handled above"),
+            };
+            let cpu = opts.force_cpu || mistralrs::best_device(false).is_ok_and(|d| d.is_cpu());
+            let mut b = TextModelBuilder::new(id).with_max_num_seqs(4);
+            if local {
+                b = b.with_token_source(TokenSource::None);
+            }
+            if opts.force_cpu {
+                b = b.with_force_cpu();
+            }
+            if cpu {
+                // Auto picks BF16, which is very slow on CPUs.
+                b = b.with_dtype(ModelDType::F32);
+            }
+            if let Some(t) = template {
+                b = b.with_chat_template(t);
+            }
+            if opts.verbose {
+                b = b.with_logging();
+            }
+            b.build().await
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".to_string());
+    format!("the model loader crashed: {text}")
+}

@@ -1,0 +1,12 @@
+//! lore: a terminal chatbot and agent that runs LLMs in-process through
+//! mistral.rs and grounds them in your documents.
+//!
+//! Data flows one way: `cli` -> `tasks` -> `engine` -> `output` sinks.
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod models;
+pub mod output;
+pub mod settings;
+pub mod tasks;

@@ -1,0 +1,575 @@
+//! Layered settings: built-in defaults < user file < project file < `LORE_*`
+//! environment < command-line flags.
+//!
+//! Each layer is read on its own first, so that `lore config show` can say
+//! which layer a value came from and unknown keys can be reported with the
+//! file that holds them. The merged result is then deserialized once into
+//! [`Settings`]; a type error names the layer, the key and the expected type.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Serialize};
+
+/// The documented defaults, embedded so the binary needs no file on disk.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Name of the project settings file looked up in the current directory.
+pub const PROJECT_FILE: &str = "lore.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub models_dir: String,
+    pub model: ModelSettings,
+    pub generation: GenerationSettings,
+    pub output: OutputSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSettings {
+    pub path: String,
+    pub cpu: bool,
+    pub chat_template: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerationSettings {
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub system: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputSettings {
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid settings in {layer}: {message}")]
+    Invalid { layer: String, message: String },
+    #[error("cannot read settings file {path}: {message}")]
+    Read { path: PathBuf, message: String },
+}
+
+/// Where settings come from. [`Sources::discover`] fills it from the process
+/// environment; tests build it by hand.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub user_file: Option<PathBuf>,
+    pub project_file: Option<PathBuf>,
+    /// `None` reads the process environment.
+    pub env: Option<HashMap<String, String>>,
+    /// Values from command-line flags: (dotted key, value, flag name).
+    pub flags: Vec<(String, FlagValue, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Sources {
+    /// The standard locations: the user file under `$XDG_CONFIG_HOME` and
+    /// `./lore.toml`; both are optional.
+    pub fn discover() -> Sources {
+        Sources {
+            user_file: Some(user_config_dir().join("config.toml")),
+            project_file: Some(PathBuf::from(PROJECT_FILE)),
+            env: None,
+            flags: Vec::new(),
+        }
+    }
+
+    pub fn flag(&mut self, key: &str, value: FlagValue, flag: &str) {
+        self.flags.push((key.to_string(), value, flag.to_string()));
+    }
+}
+
+/// One settings layer, flattened to dotted keys.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Shown to people: "default", "user file /x/config.toml", "env", "flags".
+    pub name: String,
+    pub values: BTreeMap<String, serde_json::Value>,
+    /// For env and flag layers: the variable or flag that set each key.
+    pub setters: BTreeMap<String, String>,
+}
+
+/// The merged settings with everything needed to explain them.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub layers: Vec<Layer>,
+    pub warnings: Vec<String>,
+    /// Files consulted, with whether each exists.
+    pub files: Vec<(PathBuf, bool)>,
+}
+
+impl Loaded {
+    /// The layer that gave `key` its effective value, as shown to people.
+    pub fn origin(&self, key: &str) -> String {
+        self.layers
+            .iter()
+            .rev()
+            .find(|l| l.values.contains_key(key))
+            .map(|l| match l.setters.get(key) {
+                Some(setter) => format!("{} {}", l.name, setter),
+                None => l.name.clone(),
+            })
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// Effective values flattened to dotted keys, in key order.
+    pub fn effective(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut out = BTreeMap::new();
+        let json = serde_json::to_value(&self.settings).unwrap_or_default();
+        flatten("", &json, &mut out);
+        out
+    }
+}
+
+/// `$XDG_CONFIG_HOME/lore`, falling back to `~/.config/lore`, the usual home
+/// of command-line tools' settings on every Unix including macOS.
+pub fn user_config_dir() -> PathBuf {
+    xdg_dir("XDG_CONFIG_HOME", ".config").join("lore")
+}
+
+/// `$XDG_DATA_HOME/lore`, falling back to `~/.local/share/lore`.
+pub fn user_data_dir() -> PathBuf {
+    xdg_dir("XDG_DATA_HOME", ".local/share").join("lore")
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => directories::BaseDirs::new()
+            .map(|b| b.home_dir().join(fallback))
+            .unwrap_or_else(|| PathBuf::from(fallback)),
+    }
+}
+
+impl Settings {
+    /// The models directory with its default applied.
+    pub fn models_dir(&self) -> PathBuf {
+        if self.models_dir.is_empty() {
+            user_data_dir().join("models")
+        } else {
+            PathBuf::from(&self.models_dir)
+        }
+    }
+}
+
+/// Reads and merges every layer.
+pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
+    let mut layers = Vec::new();
+    let mut files = Vec::new();
+
+    let default = Config::builder()
+        .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+        .build()
+        .map_err(|e| invalid("built-in defaults", e))?;
+    layers.push(layer_from("default", &default)?);
+
+    for (label, path) in [
+        ("user file", &sources.user_file),
+        ("project file", &sources.project_file),
+    ] {
+        let Some(path) = path else { continue };
+        let exists = path.is_file();
+        files.push((path.clone(), exists));
+        if !exists {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Read {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let name = format!("{label} {}", path.display());
+        let config = Config::builder()
+            .add_source(File::from_str(&text, FileFormat::Toml))
+            .build()
+            .map_err(|e| invalid(&name, e))?;
+        layers.push(layer_from(&name, &config)?);
+    }
+
+    let env_vars: HashMap<String, String> = match &sources.env {
+        Some(map) => map.clone(),
+        None => std::env::vars().collect(),
+    };
+    let lore_vars: HashMap<String, String> = env_vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("LORE_"))
+        .collect();
+    let env = Config::builder()
+        .add_source(
+            Environment::with_prefix("LORE")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(lore_vars.clone())),
+        )
+        .build()
+        .map_err(|e| invalid("environment", e))?;
+    let mut env_layer = layer_from("env", &env)?;
+    // Environment values are parsed as numbers or booleans where they look
+    // like one; a string setting such as model.path must still take "123".
+    for (key, value) in env_layer.values.iter_mut() {
+        if let Some(serde_json::Value::String(_)) = layers[0].values.get(key) {
+            if !value.is_string() {
+                *value = serde_json::Value::String(value.to_string());
+            }
+        }
+    }
+    for var in lore_vars.keys() {
+        let key = var["LORE_".len()..].to_lowercase().replace("__", ".");
+        env_layer.setters.insert(key, var.clone());
+    }
+    layers.push(env_layer);
+
+    let mut flag_layer = Layer {
+        name: "flag".into(),
+        values: BTreeMap::new(),
+        setters: BTreeMap::new(),
+    };
+    for (key, value, flag) in &sources.flags {
+        let json = match value {
+            FlagValue::Str(s) => serde_json::Value::from(s.clone()),
+            FlagValue::Int(i) => serde_json::Value::from(*i),
+            FlagValue::Float(f) => serde_json::Value::from(*f),
+            FlagValue::Bool(b) => serde_json::Value::from(*b),
+        };
+        flag_layer.values.insert(key.clone(), json);
+        flag_layer.setters.insert(key.clone(), flag.clone());
+    }
+    layers.push(flag_layer);
+
+    let known = layers[0].values.clone();
+    let mut warnings = Vec::new();
+    for layer in &layers[1..] {
+        for key in layer.values.keys() {
+            if !known.contains_key(key) {
+                let what = match layer.setters.get(key) {
+                    Some(setter) => format!("{} {setter}", layer.name),
+                    None => layer.name.clone(),
+                };
+                warnings.push(format!("unknown settings key '{key}' in {what} (ignored)"));
+            }
+        }
+    }
+
+    // Type errors are found layer by layer so the message can name the file.
+    let mut merged = serde_json::Value::Object(Default::default());
+    for layer in &layers {
+        for (key, value) in &layer.values {
+            if known.contains_key(key) {
+                set_dotted(&mut merged, key, value.clone());
+            }
+        }
+        let checked: Result<Settings, _> = serde_json::from_value(merged.clone());
+        if let Err(e) = checked {
+            if layer.name == "default" {
+                continue;
+            }
+            let key = layer
+                .values
+                .keys()
+                .find(|k| {
+                    let mut probe = serde_json::to_value(&defaults_only(&layers[0])).unwrap();
+                    set_dotted(&mut probe, k, layer.values[*k].clone());
+                    serde_json::from_value::<Settings>(probe).is_err()
+                })
+                .cloned()
+                .unwrap_or_default();
+            let setter = layer
+                .setters
+                .get(&key)
+                .map(|s| format!(" {s}"))
+                .unwrap_or_default();
+            let default = &layers[0].values[&key];
+            let found = &layer.values[&key];
+            let message = if same_kind(default, found) {
+                format!("invalid value {} for key '{key}': {e}", describe(found))
+            } else {
+                format!(
+                    "key '{key}' must be {}, found {}",
+                    expected_type(default),
+                    describe(found)
+                )
+            };
+            return Err(SettingsError::Invalid {
+                layer: format!("{}{setter}", layer.name),
+                message,
+            });
+        }
+    }
+    let settings: Settings =
+        serde_json::from_value(merged).map_err(|e| SettingsError::Invalid {
+            layer: "merged settings".into(),
+            message: e.to_string(),
+        })?;
+
+    Ok(Loaded {
+        settings,
+        layers,
+        warnings,
+        files,
+    })
+}
+
+fn defaults_only(layer: &Layer) -> serde_json::Value {
+    let mut v = serde_json::Value::Object(Default::default());
+    for (k, val) in &layer.values {
+        set_dotted(&mut v, k, val.clone());
+    }
+    v
+}
+
+fn same_kind(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn expected_type(default: &serde_json::Value) -> &'static str {
+    match default {
+        serde_json::Value::Bool(_) => "a boolean (true or false)",
+        serde_json::Value::Number(n) if n.is_f64() => "a number",
+        serde_json::Value::Number(_) => "a non-negative integer",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a table",
+        serde_json::Value::Null => "a value",
+    }
+}
+
+fn describe(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("string {s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn invalid(layer: &str, e: config::ConfigError) -> SettingsError {
+    SettingsError::Invalid {
+        layer: layer.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn layer_from(name: &str, config: &Config) -> Result<Layer, SettingsError> {
+    let json: serde_json::Value = config
+        .clone()
+        .try_deserialize()
+        .map_err(|e| invalid(name, e))?;
+    let mut values = BTreeMap::new();
+    flatten("", &json, &mut values);
+    Ok(Layer {
+        name: name.to_string(),
+        values,
+        setters: BTreeMap::new(),
+    })
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, child, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+fn set_dotted(root: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    let mut node = root;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let map = match node {
+            serde_json::Value::Object(map) => map,
+            _ => return,
+        };
+        if i == parts.len() - 1 {
+            // Numbers from the environment arrive as integers; a float
+            // setting such as temperature must accept them.
+            map.insert(part.to_string(), value);
+            return;
+        }
+        node = map
+            .entry(part.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+}
+
+/// Renders the effective settings as `key = value  # origin` lines.
+pub fn render_show(loaded: &Loaded) -> String {
+    let mut out = String::new();
+    let effective = loaded.effective();
+    let width = effective.keys().map(|k| k.len()).max().unwrap_or(0);
+    for (key, value) in &effective {
+        let value = value.to_string();
+        out.push_str(&format!(
+            "{key:<width$} = {value}  # {}\n",
+            loaded.origin(key)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn sources(dir: &Path) -> Sources {
+        Sources {
+            user_file: Some(dir.join("user.toml")),
+            project_file: Some(dir.join("lore.toml")),
+            env: Some(HashMap::new()),
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn defaults_parse_and_every_key_is_documented() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = load(&sources(dir.path())).unwrap();
+        assert_eq!(loaded.settings.generation.max_tokens, 512);
+        assert!(loaded.warnings.is_empty());
+        for key in loaded.effective().keys() {
+            let leaf = key.rsplit('.').next().unwrap();
+            let line = DEFAULT_TOML
+                .lines()
+                .position(|l| l.starts_with(&format!("{leaf} =")))
+                .unwrap_or_else(|| panic!("{key} missing from default.toml"));
+            let above = DEFAULT_TOML.lines().nth(line - 1).unwrap();
+            assert!(above.starts_with('#'), "{key} has no comment above it");
+        }
+    }
+
+    #[test]
+    fn precedence_default_user_project_env_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sources(dir.path());
+        let origin = |src: &Sources| {
+            let l = load(src).unwrap();
+            (
+                l.settings.generation.max_tokens,
+                l.origin("generation.max_tokens"),
+            )
+        };
+        assert_eq!(origin(&src), (512, "default".to_string()));
+        std::fs::write(
+            dir.path().join("user.toml"),
+            "[generation]\nmax_tokens = 1\n",
+        )
+        .unwrap();
+        assert_eq!(origin(&src).0, 1);
+        assert!(origin(&src).1.starts_with("user file"));
+        std::fs::write(
+            dir.path().join("lore.toml"),
+            "[generation]\nmax_tokens = 2\n",
+        )
+        .unwrap();
+        assert_eq!(origin(&src).0, 2);
+        assert!(origin(&src).1.starts_with("project file"));
+        src.env = Some(HashMap::from([(
+            "LORE_GENERATION__MAX_TOKENS".to_string(),
+            "3".to_string(),
+        )]));
+        assert_eq!(
+            origin(&src),
+            (3, "env LORE_GENERATION__MAX_TOKENS".to_string())
+        );
+        src.flag("generation.max_tokens", FlagValue::Int(4), "--max-tokens");
+        assert_eq!(origin(&src), (4, "flag --max-tokens".to_string()));
+    }
+
+    #[test]
+    fn env_integer_is_accepted_for_float_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sources(dir.path());
+        src.env = Some(HashMap::from([(
+            "LORE_GENERATION__TEMPERATURE".to_string(),
+            "0".to_string(),
+        )]));
+        assert_eq!(load(&src).unwrap().settings.generation.temperature, 0.0);
+    }
+
+    #[test]
+    fn unknown_key_is_a_warning_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("lore.toml"),
+            "[generation]\nmax_tokenz = 1\n",
+        )
+        .unwrap();
+        let loaded = load(&sources(dir.path())).unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("generation.max_tokenz"));
+        assert!(loaded.warnings[0].contains("lore.toml"));
+    }
+
+    #[test]
+    fn wrong_type_names_file_key_and_type() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("user.toml"),
+            "[generation]\nmax_tokens = \"many\"\n",
+        )
+        .unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("user.toml"), "{err}");
+        assert!(err.contains("generation.max_tokens"), "{err}");
+        assert!(err.contains("integer"), "{err}");
+    }
+
+    #[test]
+    fn bad_enum_value_says_what_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lore.toml"), "[output]\nformat = \"xml\"\n").unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("output.format") && err.contains("jsonl"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn numeric_env_value_for_string_key_stays_a_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sources(dir.path());
+        src.env = Some(HashMap::from([(
+            "LORE_MODEL__PATH".to_string(),
+            "123".to_string(),
+        )]));
+        assert_eq!(load(&src).unwrap().settings.model.path, "123");
+    }
+
+    #[test]
+    fn malformed_toml_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lore.toml"), "[generation\n").unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("lore.toml"), "{err}");
+    }
+}

@@ -1,0 +1,39 @@
+//! The jobs lore does. A task takes its input, talks to the engine and
+//! writes to a [`crate::output::Sink`]; it never knows whether that is a
+//! terminal, a pipe or the TUI.
+
+pub mod run;
+
+use crate::engine::{EngineError, Event, Finished, Generation};
+use crate::output::Sink;
+
+/// Forwards a generation's text to `sink` and returns the full reply with
+/// how it finished.
+pub async fn stream_to_sink(
+    mut generation: Generation,
+    sink: &mut dyn Sink,
+) -> Result<(String, Finished), TaskError> {
+    let mut text = String::new();
+    while let Some(event) = generation.next().await {
+        match event {
+            Event::Delta(delta) => {
+                text.push_str(&delta);
+                sink.text(&delta).map_err(TaskError::Output)?;
+            }
+            Event::Finished(finished) => return Ok((text, finished)),
+            Event::Error(message) => return Err(TaskError::Engine(EngineError::Request(message))),
+            Event::Reasoning(_) | Event::ToolCall { .. } => {}
+        }
+    }
+    Err(TaskError::Engine(EngineError::Request(
+        "the engine stopped without finishing the reply".into(),
+    )))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+}

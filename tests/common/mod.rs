@@ -1,0 +1,111 @@
+//! Shared set-up for tests that drive the real `lore` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+/// Where the default model lives; the tests fail (never skip) without it.
+pub fn models_dir() -> PathBuf {
+    let dir = match std::env::var_os("LORE_MODELS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let data = std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var("HOME").unwrap()).join(".local/share")
+                });
+            data.join("lore/models")
+        }
+    };
+    let q8 = dir.join("SmolLM2-135M-Instruct.Q8_0.gguf");
+    let q4 = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        q8.exists() || q4.exists(),
+        "the default model is not in {}: run scripts/fetch-model.sh first",
+        dir.display()
+    );
+    dir
+}
+
+/// An isolated environment: its own config home, working directory and
+/// Hugging Face cache, the real models directory, no LORE_* from outside.
+pub struct TestEnv {
+    pub root: TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["config", "work", "hf", "data"] {
+            std::fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        TestEnv { root }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.path("work")
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `lore` in this environment, with the model directory set.
+    pub fn lore(&self) -> Command {
+        let mut cmd = self.bare();
+        cmd.env("LORE_MODELS_DIR", models_dir());
+        cmd
+    }
+
+    /// `lore` with no models directory set (it points into the temp dir).
+    pub fn bare(&self) -> Command {
+        let mut cmd = Command::cargo_bin("lore").unwrap();
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LORE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("HF_HOME", self.path("hf"))
+            .env("NO_COLOR", "1")
+            .current_dir(self.work());
+        cmd
+    }
+
+    pub fn lore_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lore"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LORE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("HF_HOME", self.path("hf"))
+            .env("LORE_MODELS_DIR", models_dir())
+            .current_dir(self.work());
+        cmd
+    }
+}
+
+pub fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
