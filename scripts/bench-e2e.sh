@@ -7,6 +7,7 @@
 #   scripts/bench-e2e.sh [RUNS] [MAX_TOKENS]
 #
 # Uses the default model (Q8_0) unless LORE_BENCH_MODEL names a GGUF file.
+# Both use the model's own default system prompt, so the texts match.
 # If llama-cpp-python is importable, its figure on the same file is printed
 # for reference.
 set -euo pipefail
@@ -26,9 +27,14 @@ raw="$target/debug/examples/raw_engine"
 [[ -f "$model" ]] || { echo "bench: model $model not found (run scripts/fetch-model.sh)" >&2; exit 1; }
 
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+run_raw() { "$raw" "$model" "$prompt" "$max_tokens" > "$tmp/raw.$1.json"; }
+run_lore() {
+    "$lore" run --model "$model" --system "" --temperature 0 --max-tokens "$max_tokens" \
+        --format json "$prompt" > "$tmp/lore.$1.json"
+}
+# Alternate which goes first so neither always meets a warmer cache.
 for i in $(seq 1 "$runs"); do
-    "$raw" "$model" "$prompt" "$max_tokens" > "$tmp/raw.$i.json"
-    "$lore" run --model "$model" --temperature 0 --max-tokens "$max_tokens" --format json "$prompt" > "$tmp/lore.$i.json"
+    if (( i % 2 )); then run_raw "$i"; run_lore "$i"; else run_lore "$i"; run_raw "$i"; fi
 done
 
 python3 - "$tmp" "$runs" "$model" "$prompt" "$max_tokens" <<'PY'
