@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod index;
 pub mod models;
 pub mod output;
 pub mod settings;

@@ -24,6 +24,16 @@ pub struct Settings {
     pub model: ModelSettings,
     pub generation: GenerationSettings,
     pub output: OutputSettings,
+    pub index: IndexSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexSettings {
+    pub dir: String,
+    pub name: String,
+    pub chunk_tokens: u32,
+    pub chunk_overlap: u32,
+    pub max_file_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,6 +173,15 @@ fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
 }
 
 impl Settings {
+    /// The indexes directory with its default applied.
+    pub fn indexes_dir(&self) -> PathBuf {
+        if self.index.dir.is_empty() {
+            user_data_dir().join("indexes")
+        } else {
+            PathBuf::from(&self.index.dir)
+        }
+    }
+
     /// The models directory with its default applied.
     pub fn models_dir(&self) -> PathBuf {
         if self.models_dir.is_empty() {

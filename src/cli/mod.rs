@@ -1,5 +1,8 @@
 //! Command-line interface: flags, settings layers and dispatch to tasks.
-//! Everything here is wiring; the work lives in `tasks`, `engine`, `models`.
+//! Everything here is wiring; the work lives in `tasks`, `engine`, `index`,
+//! `models`.
+
+mod index;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -53,6 +56,11 @@ pub enum Command {
     /// List and convert model files
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Build and search knowledge indexes
+    Index(index::IndexArgs),
+    /// Measure retrieval (and later answer) quality on evaluation sets
+    #[command(subcommand)]
+    Eval(index::EvalCommand),
     /// Show the effective settings and where they come from
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -179,6 +187,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             quant,
             force,
         }) => cmd_quantize(&input, &output, quant, force),
+        Command::Index(args) => index::run_index(&loaded, args),
+        Command::Eval(cmd) => index::run_eval(&loaded, cmd),
         Command::Config(ConfigCommand::Show) => {
             print!("{}", settings::render_show(&loaded));
             Ok(())

@@ -1,0 +1,274 @@
+//! `lore eval retrieval`: recall, MRR and nDCG on a BEIR-layout data set.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::chunk::ChunkOptions;
+use super::loaders::{self, RowFields};
+use super::store::{Boosts, FileEntry, KnowledgeIndex, SearchOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{path}: {message}")]
+    Input { path: String, message: String },
+    #[error(transparent)]
+    Index(#[from] super::store::IndexError),
+}
+
+fn input_err(path: &Path, message: impl Into<String>) -> EvalError {
+    EvalError::Input {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrievalReport {
+    pub corpus_documents: usize,
+    pub chunks: u64,
+    pub queries: usize,
+    pub k: usize,
+    pub recall_at_1: f64,
+    pub recall_at_5: f64,
+    pub recall_at_10: f64,
+    pub mrr_at_10: f64,
+    pub ndcg_at_10: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub index_seconds: f64,
+}
+
+/// Reads `queries.jsonl` (`_id`, `text`) into id -> text.
+pub fn read_queries(path: &Path) -> Result<Vec<(String, String)>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| input_err(path, e.to_string()))?;
+    let mut out = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| input_err(path, format!("line {}: {e}", n + 1)))?;
+        let id = v["_id"]
+            .as_str()
+            .map(String::from)
+            .or_else(|| v["_id"].as_i64().map(|i| i.to_string()));
+        match (id, v["text"].as_str()) {
+            (Some(id), Some(t)) => out.push((id, t.to_string())),
+            _ => {
+                return Err(input_err(
+                    path,
+                    format!("line {}: needs \"_id\" and \"text\"", n + 1),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `qrels.tsv` (`query-id corpus-id score`, with a header line).
+pub fn read_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, f64>>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| input_err(path, e.to_string()))?;
+    let mut out: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [q, d, score] = cols.as_slice() else {
+            return Err(input_err(
+                path,
+                format!("line {}: expected 3 tab-separated columns", n + 1),
+            ));
+        };
+        let score: f64 = score.trim().parse().map_err(|_| {
+            input_err(
+                path,
+                format!("line {}: score {score:?} is not a number", n + 1),
+            )
+        })?;
+        if score > 0.0 {
+            out.entry(q.to_string())
+                .or_default()
+                .insert(d.to_string(), score);
+        }
+    }
+    Ok(out)
+}
+
+/// Metrics of one ranked list against graded relevance.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Metrics {
+    pub recall_at_1: f64,
+    pub recall_at_5: f64,
+    pub recall_at_10: f64,
+    pub mrr_at_10: f64,
+    pub ndcg_at_10: f64,
+}
+
+pub fn metrics(ranked: &[String], relevant: &HashMap<String, f64>) -> Metrics {
+    let total = relevant.len().max(1) as f64;
+    let recall = |n: usize| {
+        ranked
+            .iter()
+            .take(n)
+            .filter(|d| relevant.contains_key(*d))
+            .count() as f64
+            / total
+    };
+    let mrr = ranked
+        .iter()
+        .take(10)
+        .position(|d| relevant.contains_key(d))
+        .map(|p| 1.0 / (p as f64 + 1.0))
+        .unwrap_or(0.0);
+    let dcg: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, d)| relevant.get(d).copied().unwrap_or(0.0) / (i as f64 + 2.0).log2())
+        .sum();
+    let mut ideal: Vec<f64> = relevant.values().copied().collect();
+    ideal.sort_by(|a, b| b.total_cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, r)| r / (i as f64 + 2.0).log2())
+        .sum();
+    Metrics {
+        recall_at_1: recall(1),
+        recall_at_5: recall(5),
+        recall_at_10: recall(10),
+        mrr_at_10: mrr,
+        ndcg_at_10: if idcg > 0.0 { dcg / idcg } else { 0.0 },
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Builds a temporary index of `corpus` and scores every query that has
+/// relevance judgements.
+pub fn retrieval(
+    corpus: &Path,
+    queries: &Path,
+    qrels: &Path,
+    k: usize,
+    limit: Option<usize>,
+    boosts: Boosts,
+    chunking: ChunkOptions,
+) -> Result<RetrievalReport, EvalError> {
+    let bytes = std::fs::read(corpus).map_err(|e| input_err(corpus, e.to_string()))?;
+    let rows = RowFields {
+        text: Some("text".into()),
+        id: Some("_id".into()),
+        title: Some("title".into()),
+        label: None,
+    };
+    let docs =
+        loaders::load(corpus, &bytes, &rows).map_err(|e| input_err(corpus, e.to_string()))?;
+    let queries = read_queries(queries)?;
+    let qrels = read_qrels(qrels)?;
+
+    let tmp = tempfile::tempdir().map_err(|e| input_err(corpus, e.to_string()))?;
+    let idx = KnowledgeIndex::open_dir("eval", tmp.path())?;
+    let started = Instant::now();
+    let source = corpus.display().to_string();
+    {
+        let mut w = idx.writer()?;
+        w.put_source(&source, &docs, FileEntry::default(), chunking)?;
+        w.commit()?;
+        w.finish()?;
+    }
+    let index_seconds = started.elapsed().as_secs_f64();
+    let prefix = format!("{source}#");
+
+    let opts = SearchOptions {
+        // Several chunks may come from one document; fetch more, keep the
+        // best chunk of each.
+        limit: k * 3,
+        boosts,
+        snippet_chars: 0,
+        ..SearchOptions::default()
+    };
+    let mut sum = Metrics::default();
+    let mut latencies = Vec::new();
+    let mut n = 0usize;
+    for (id, text) in queries
+        .iter()
+        .filter(|(id, _)| qrels.contains_key(id))
+        .take(limit.unwrap_or(usize::MAX))
+    {
+        let t = Instant::now();
+        let hits = idx.search(text, &opts)?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        let mut seen = HashSet::new();
+        let ranked: Vec<String> = hits
+            .iter()
+            .map(|h| h.key.strip_prefix(&prefix).unwrap_or(&h.key).to_string())
+            .filter(|d| seen.insert(d.clone()))
+            .take(k)
+            .collect();
+        let m = metrics(&ranked, &qrels[id]);
+        sum.recall_at_1 += m.recall_at_1;
+        sum.recall_at_5 += m.recall_at_5;
+        sum.recall_at_10 += m.recall_at_10;
+        sum.mrr_at_10 += m.mrr_at_10;
+        sum.ndcg_at_10 += m.ndcg_at_10;
+        n += 1;
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let avg = |x: f64| if n > 0 { x / n as f64 } else { 0.0 };
+    Ok(RetrievalReport {
+        corpus_documents: docs.len(),
+        chunks: idx.num_chunks(),
+        queries: n,
+        k,
+        recall_at_1: avg(sum.recall_at_1),
+        recall_at_5: avg(sum.recall_at_5),
+        recall_at_10: avg(sum.recall_at_10),
+        mrr_at_10: avg(sum.mrr_at_10),
+        ndcg_at_10: avg(sum.ndcg_at_10),
+        latency_p50_ms: percentile(&latencies, 50.0),
+        latency_p99_ms: percentile(&latencies, 99.0),
+        index_seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_on_known_rankings() {
+        let rel: HashMap<String, f64> = [("b".to_string(), 1.0)].into();
+        let ranked: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let m = metrics(&ranked, &rel);
+        assert_eq!(m.recall_at_1, 0.0);
+        assert_eq!(m.recall_at_5, 1.0);
+        assert_eq!(m.mrr_at_10, 0.5);
+        assert!((m.ndcg_at_10 - 1.0 / 3f64.log2()).abs() < 1e-9);
+        let perfect = metrics(&["b".to_string()], &rel);
+        assert_eq!(perfect.ndcg_at_10, 1.0);
+        assert_eq!(metrics(&[], &rel), Metrics::default());
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 51.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+}

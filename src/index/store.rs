@@ -1,0 +1,627 @@
+//! The tantivy index: schema, analyzers, writing and searching chunks.
+//!
+//! The manifest of indexed files travels in tantivy's commit payload, so
+//! the index and the record of what it holds are committed together: a
+//! process killed mid-ingest leaves both at the last commit.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
+    STORED, STRING,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    StopWordFilter, TextAnalyzer,
+};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use super::chunk::{self, ChunkOptions, LineIndex};
+use super::loaders::{Document, RowFields};
+
+/// Bumped whenever the schema or analyzers change; an index built with
+/// another version must be rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const EN: &str = "lore_en";
+const CJK: &str = "lore_cjk";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index '{name}' does not exist (create it with `lore index add PATH --index {name}`)")]
+    Missing { name: String },
+    #[error("index '{name}' was built by another version of lore (schema v{found}, this lore uses v{SCHEMA_VERSION}); run `lore index rebuild --index {name}`")]
+    Version { name: String, found: u32 },
+    #[error("index '{name}' is being written by another lore process; try again when it finishes")]
+    Locked { name: String },
+    #[error("index '{name}' at {path}: {message}")]
+    Tantivy {
+        name: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("invalid query: {0}")]
+    Query(String),
+}
+
+/// What the index holds, keyed by source file path.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    pub sha256: String,
+    pub docs: usize,
+    pub chunks: usize,
+    /// Row field names used for JSONL/CSV/TSV, kept for rebuilds.
+    #[serde(default, skip_serializing_if = "is_default_rows")]
+    pub rows: RowFields,
+}
+
+fn is_default_rows(r: &RowFields) -> bool {
+    *r == RowFields::default()
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    source: Field,
+    key: Field,
+    title: Field,
+    headings: Field,
+    body: Field,
+    body_cjk: Field,
+    ordinal: Field,
+    byte_start: Field,
+    byte_end: Field,
+    line_start: Field,
+    line_end: Field,
+    label: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = |tokenizer: &str, stored: bool, positions: bool| {
+        let opts = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tokenizer)
+                .set_index_option(if positions {
+                    IndexRecordOption::WithFreqsAndPositions
+                } else {
+                    IndexRecordOption::WithFreqs
+                }),
+        );
+        if stored {
+            opts.set_stored()
+        } else {
+            opts
+        }
+    };
+    let num = || NumericOptions::default().set_stored();
+    let fields = Fields {
+        source: b.add_text_field("source", STRING | STORED),
+        key: b.add_text_field("key", STRING | STORED),
+        title: b.add_text_field("title", text(EN, true, false)),
+        headings: b.add_text_field("headings", text(EN, true, false)),
+        body: b.add_text_field("body", text(EN, true, true)),
+        body_cjk: b.add_text_field("body_cjk", text(CJK, false, false)),
+        ordinal: b.add_u64_field("ordinal", num()),
+        byte_start: b.add_u64_field("byte_start", num()),
+        byte_end: b.add_u64_field("byte_end", num()),
+        line_start: b.add_u64_field("line_start", num()),
+        line_end: b.add_u64_field("line_end", num()),
+        label: b.add_text_field("label", STRING | STORED),
+    };
+    (b.build(), fields)
+}
+
+/// Registered on every open: tantivy does not store analyzers.
+fn register_tokenizers(index: &Index) {
+    let en = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(StopWordFilter::new(Language::English).expect("English stop words are built in"))
+        .filter(Stemmer::new(Language::English))
+        .build();
+    index.tokenizers().register(EN, en);
+    // jieba emits the spaces between runs as tokens; they would match
+    // every chunk.
+    let cjk = TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove([" ".to_string()]))
+        .build();
+    index.tokenizers().register(CJK, cjk);
+}
+
+/// Keeps only CJK characters (others become spaces), so the CJK field
+/// does not count Latin words a second time.
+fn cjk_only(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if chunk::is_cjk(c) {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// Search weights. Defaults measured on squad_nyt (`lore eval retrieval`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Boosts {
+    pub title: f32,
+    pub headings: f32,
+    pub body: f32,
+    /// Weight of adjacent query word pairs found as phrases in the body.
+    pub bigram: f32,
+}
+
+impl Default for Boosts {
+    fn default() -> Self {
+        Boosts {
+            title: 0.5,
+            headings: 1.0,
+            body: 1.0,
+            bigram: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub limit: usize,
+    /// Parse the query with tantivy's query syntax instead of plain words.
+    pub syntax: bool,
+    pub boosts: Boosts,
+    /// Snippet length in characters; 0 for none.
+    pub snippet_chars: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            limit: 10,
+            syntax: false,
+            boosts: Boosts::default(),
+            snippet_chars: 200,
+        }
+    }
+}
+
+/// One retrieved chunk.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hit {
+    pub score: f32,
+    /// Source file path.
+    pub path: String,
+    /// Document key: the path, or `path#row-id`.
+    pub key: String,
+    pub title: String,
+    /// Heading path, e.g. `Billing > Refunds`.
+    pub headings: String,
+    pub ordinal: u64,
+    pub lines: (u64, u64),
+    pub bytes: (u64, u64),
+    pub text: String,
+    pub snippet: String,
+    /// Byte ranges of matched terms inside `snippet`.
+    pub highlights: Vec<Range<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// Counts for `lore index stats`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub name: String,
+    pub path: PathBuf,
+    pub files: usize,
+    pub documents: usize,
+    pub chunks: u64,
+    pub text_bytes: u64,
+    pub disk_bytes: u64,
+    pub schema_version: u32,
+}
+
+/// A named index on disk.
+pub struct KnowledgeIndex {
+    pub name: String,
+    pub dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    f: Fields,
+}
+
+impl KnowledgeIndex {
+    /// The directory of index `name` under `root` for this schema version.
+    pub fn dir_for(root: &Path, name: &str) -> PathBuf {
+        root.join(name).join(format!("v{SCHEMA_VERSION}"))
+    }
+
+    /// Opens index `name`, creating it when `create` is set.
+    pub fn open(root: &Path, name: &str, create: bool) -> Result<KnowledgeIndex, IndexError> {
+        let dir = Self::dir_for(root, name);
+        if !dir.join("meta.json").exists() {
+            if let Some(found) = other_version(&root.join(name)) {
+                return Err(IndexError::Version {
+                    name: name.to_string(),
+                    found,
+                });
+            }
+            if !create {
+                return Err(IndexError::Missing {
+                    name: name.to_string(),
+                });
+            }
+        }
+        Self::open_dir(name, &dir)
+    }
+
+    /// Opens or creates an index in `dir` directly.
+    pub fn open_dir(name: &str, dir: &Path) -> Result<KnowledgeIndex, IndexError> {
+        let err = |e: &dyn std::fmt::Display| IndexError::Tantivy {
+            name: name.to_string(),
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+        let (schema, f) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| err(&e))?;
+        let index = Index::open_or_create(mmap, schema).map_err(|e| err(&e))?;
+        register_tokenizers(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| err(&e))?;
+        Ok(KnowledgeIndex {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            index,
+            reader,
+            f,
+        })
+    }
+
+    fn tantivy_err(&self, e: impl std::fmt::Display) -> IndexError {
+        IndexError::Tantivy {
+            name: self.name.clone(),
+            path: self.dir.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The manifest of the last commit.
+    pub fn manifest(&self) -> Manifest {
+        self.index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or(Manifest {
+                schema_version: SCHEMA_VERSION,
+                files: BTreeMap::new(),
+            })
+    }
+
+    /// Takes the single writer lock of this index.
+    pub fn writer(&self) -> Result<Writer<'_>, IndexError> {
+        let writer = self
+            .index
+            .writer_with_num_threads(2, 64_000_000)
+            .map_err(|e| match e {
+                tantivy::TantivyError::LockFailure(_, _) => IndexError::Locked {
+                    name: self.name.clone(),
+                },
+                other => self.tantivy_err(other),
+            })?;
+        Ok(Writer {
+            idx: self,
+            writer,
+            manifest: self.manifest(),
+            pending: 0,
+        })
+    }
+
+    /// Sees the latest commit.
+    pub fn reload(&self) -> Result<(), IndexError> {
+        self.reader.reload().map_err(|e| self.tantivy_err(e))
+    }
+
+    pub fn num_chunks(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let manifest = self.manifest();
+        let disk_bytes = std::fs::read_dir(&self.dir)
+            .map(|it| {
+                it.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        Stats {
+            name: self.name.clone(),
+            path: self.dir.clone(),
+            files: manifest.files.len(),
+            documents: manifest.files.values().map(|f| f.docs).sum(),
+            chunks: self.num_chunks(),
+            text_bytes: manifest.files.values().map(|f| f.size).sum(),
+            disk_bytes,
+            schema_version: SCHEMA_VERSION,
+        }
+    }
+
+    /// Analyzer terms of `text` for `field`, in order, with positions.
+    fn terms(&self, field: Field, text: &str) -> Vec<(usize, String)> {
+        let Ok(mut analyzer) = self.index.tokenizer_for_field(field) else {
+            return Vec::new();
+        };
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            out.push((t.position, t.text.clone()));
+        }
+        out
+    }
+
+    /// Builds the query for text typed by a person: every word of every
+    /// field OR-ed, so no input is a syntax error, plus adjacent word pairs
+    /// as phrases to reward passages that keep the words together.
+    pub fn build_query(
+        &self,
+        text: &str,
+        opts: &SearchOptions,
+    ) -> Result<Box<dyn Query>, IndexError> {
+        if opts.syntax {
+            let mut parser = QueryParser::for_index(
+                &self.index,
+                vec![self.f.title, self.f.headings, self.f.body, self.f.body_cjk],
+            );
+            parser.set_field_boost(self.f.title, opts.boosts.title);
+            parser.set_field_boost(self.f.headings, opts.boosts.headings);
+            return parser
+                .parse_query(text)
+                .map_err(|e| IndexError::Query(e.to_string()));
+        }
+        let b = opts.boosts;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut add_terms = |field: Field, terms: &[(usize, String)], boost: f32| {
+            let mut seen = HashSet::new();
+            for (_, t) in terms {
+                if boost > 0.0 && seen.insert(t.clone()) {
+                    let q = TermQuery::new(
+                        Term::from_field_text(field, t),
+                        IndexRecordOption::WithFreqs,
+                    );
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+                }
+            }
+        };
+        let body_terms = self.terms(self.f.body, text);
+        add_terms(self.f.body, &body_terms, b.body);
+        add_terms(self.f.title, &self.terms(self.f.title, text), b.title);
+        add_terms(
+            self.f.headings,
+            &self.terms(self.f.headings, text),
+            b.headings,
+        );
+        add_terms(
+            self.f.body_cjk,
+            &self.terms(self.f.body_cjk, &cjk_only(text)),
+            b.body,
+        );
+        if b.bigram > 0.0 {
+            let mut seen = HashSet::new();
+            for pair in body_terms.windows(2) {
+                if pair[1].0 == pair[0].0 + 1 && seen.insert((pair[0].1.clone(), pair[1].1.clone()))
+                {
+                    let q = PhraseQuery::new(vec![
+                        Term::from_field_text(self.f.body, &pair[0].1),
+                        Term::from_field_text(self.f.body, &pair[1].1),
+                    ]);
+                    clauses.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(q), b.bigram)),
+                    ));
+                }
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// Searches for `text`; the best chunks first.
+    pub fn search(&self, text: &str, opts: &SearchOptions) -> Result<Vec<Hit>, IndexError> {
+        let query = self.build_query(text, opts)?;
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(
+                &*query,
+                &TopDocs::with_limit(opts.limit.max(1)).order_by_score(),
+            )
+            .map_err(|e| self.tantivy_err(e))?;
+        let snippets = if opts.snippet_chars > 0 {
+            let mut g = SnippetGenerator::create(&searcher, &*query, self.f.body)
+                .map_err(|e| self.tantivy_err(e))?;
+            g.set_max_num_chars(opts.snippet_chars);
+            Some(g)
+        } else {
+            None
+        };
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(|e| self.tantivy_err(e))?;
+            let text_of = |f: Field| {
+                doc.get_first(f)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let num = |f: Field| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0);
+            let body = text_of(self.f.body);
+            let (snippet, highlights) = match &snippets {
+                Some(g) => {
+                    let s = g.snippet(&body);
+                    if s.fragment().is_empty() {
+                        (first_chars(&body, opts.snippet_chars), Vec::new())
+                    } else {
+                        (s.fragment().to_string(), s.highlighted().to_vec())
+                    }
+                }
+                None => (String::new(), Vec::new()),
+            };
+            let label = text_of(self.f.label);
+            hits.push(Hit {
+                score,
+                path: text_of(self.f.source),
+                key: text_of(self.f.key),
+                title: text_of(self.f.title),
+                headings: text_of(self.f.headings),
+                ordinal: num(self.f.ordinal),
+                lines: (num(self.f.line_start), num(self.f.line_end)),
+                bytes: (num(self.f.byte_start), num(self.f.byte_end)),
+                text: body,
+                snippet,
+                highlights,
+                label: (!label.is_empty()).then_some(label),
+            });
+        }
+        Ok(hits)
+    }
+}
+
+fn first_chars(text: &str, n: usize) -> String {
+    text.chars().take(n).collect()
+}
+
+/// The schema version of another `vN` directory under an index, if any.
+fn other_version(index_root: &Path) -> Option<u32> {
+    std::fs::read_dir(index_root)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let v: u32 = name.strip_prefix('v')?.parse().ok()?;
+            (v != SCHEMA_VERSION && e.path().join("meta.json").exists()).then_some(v)
+        })
+        .max()
+}
+
+/// The single writer of an index. Changes become visible, with the
+/// manifest, at [`Writer::commit`].
+pub struct Writer<'a> {
+    idx: &'a KnowledgeIndex,
+    writer: IndexWriter,
+    pub manifest: Manifest,
+    pending: usize,
+}
+
+impl Writer<'_> {
+    /// Deletes every chunk that came from `source`.
+    pub fn delete_source(&mut self, source: &str) {
+        self.writer
+            .delete_term(Term::from_field_text(self.idx.f.source, source));
+        self.manifest.files.remove(source);
+    }
+
+    /// Replaces the chunks of `source` with those of `docs`; returns the
+    /// number of chunks written.
+    pub fn put_source(
+        &mut self,
+        source: &str,
+        docs: &[Document],
+        entry: FileEntry,
+        chunking: ChunkOptions,
+    ) -> Result<usize, IndexError> {
+        self.delete_source(source);
+        let f = self.idx.f;
+        let mut chunks = 0;
+        for d in docs {
+            let lines = LineIndex::new(&d.text);
+            for (ordinal, c) in chunk::chunk(&d.text, d.markup, chunking)
+                .into_iter()
+                .enumerate()
+            {
+                let body = &d.text[c.range.clone()];
+                let (l0, l1) = lines.lines(&c.range);
+                let mut document = doc!(
+                    f.source => source,
+                    f.key => d.key.as_str(),
+                    f.title => d.title.as_str(),
+                    f.headings => c.headings.join(" > "),
+                    f.body => body,
+                    f.body_cjk => cjk_only(body),
+                    f.ordinal => ordinal as u64,
+                    f.byte_start => c.range.start as u64,
+                    f.byte_end => c.range.end as u64,
+                    f.line_start => l0 as u64,
+                    f.line_end => l1 as u64,
+                );
+                if let Some(label) = &d.label {
+                    document.add_text(f.label, label);
+                }
+                self.writer
+                    .add_document(document)
+                    .map_err(|e| self.idx.tantivy_err(e))?;
+                chunks += 1;
+            }
+        }
+        self.pending += chunks;
+        self.manifest.files.insert(
+            source.to_string(),
+            FileEntry {
+                docs: docs.len(),
+                chunks,
+                ..entry
+            },
+        );
+        Ok(chunks)
+    }
+
+    /// Updates a file's recorded mtime without touching its chunks.
+    pub fn touch(&mut self, source: &str, entry: FileEntry) {
+        self.manifest.files.insert(source.to_string(), entry);
+    }
+
+    /// Commits the changes and the manifest atomically.
+    pub fn commit(&mut self) -> Result<(), IndexError> {
+        self.manifest.schema_version = SCHEMA_VERSION;
+        let payload = serde_json::to_string(&self.manifest).map_err(|e| self.idx.tantivy_err(e))?;
+        let mut prepared = self
+            .writer
+            .prepare_commit()
+            .map_err(|e| self.idx.tantivy_err(e))?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(|e| self.idx.tantivy_err(e))?;
+        self.pending = 0;
+        self.idx.reload()
+    }
+
+    /// Chunks added since the last commit.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Waits for background merges; call before the process exits.
+    pub fn finish(self) -> Result<(), IndexError> {
+        let idx = self.idx;
+        self.writer
+            .wait_merging_threads()
+            .map_err(|e| idx.tantivy_err(e))
+    }
+}

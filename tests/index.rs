@@ -1,0 +1,430 @@
+//! `lore index` end to end on temporary directories.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{stderr_of, stdout_of, TestEnv};
+
+fn index_cmd(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    env.bare().arg("index").args(args).output().unwrap()
+}
+
+fn search_json(env: &TestEnv, query: &str) -> serde_json::Value {
+    let out = index_cmd(env, &["search", "--format", "json", "-k", "5", query]);
+    assert!(out.status.success(), "{query}: {}", stderr_of(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn kb(env: &TestEnv) -> std::path::PathBuf {
+    env.write(
+        "kb/returns.md",
+        "# Returns\n\nYou can return an item within 30 days of delivery.\n\n## Refunds\n\nRefunds reach your card within 5 business days.\n",
+    );
+    env.write(
+        "kb/shipping.html",
+        "<html><head><title>Shipping</title><script>var tracking = 1;</script></head><body><h1>Shipping</h1><p>Standard shipping takes 3 to 5 days.</p></body></html>",
+    );
+    env.write("kb/notes.txt", "The warehouse is in Rotterdam.\n");
+    env.write("kb/faq.jsonl", "{\"id\": \"q1\", \"text\": \"Gift cards never expire.\"}\n{\"id\": \"q2\", \"text\": \"We ship to Iceland.\"}\n");
+    env.write(
+        "kb/prices.csv",
+        "id,text\np1,\"The premium plan costs 12 euros a month.\"\n",
+    );
+    env.write(
+        "kb/cjk.md",
+        "# 退货\n\n您可以在三十天内退货，退款将在五个工作日内到账。\n",
+    );
+    env.write("kb/ignored.log", "secret ignored words\n");
+    env.write("kb/.gitignore", "*.log\n");
+    std::fs::write(env.path("kb/logo.png"), b"\x89PNG\r\n\x1a\n\0\0\0binary").unwrap();
+    std::fs::write(env.path("kb/latin1.txt"), b"caf\xe9 au lait\n").unwrap();
+    env.path("kb")
+}
+
+#[test]
+fn add_reports_summary_and_search_finds_each_loader() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    let out = env.bare().args(["index", "add"]).arg(&kb).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("added 6"),
+        "hidden files such as .gitignore are not indexed: {err}"
+    );
+    assert!(
+        err.contains("skipped 2 (1 binary file, 1 not valid UTF-8)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("logo.png") && err.contains("latin1.txt"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ignored.log"),
+        ".gitignore is honoured: {err}"
+    );
+
+    let v = search_json(&env, "how long do refunds take");
+    let top = &v["hits"][0];
+    assert!(top["path"].as_str().unwrap().ends_with("returns.md"), "{v}");
+    assert_eq!(top["headings"], "Returns > Refunds");
+    assert_eq!(top["lines"], serde_json::json!([5, 7]));
+    let snippet = top["snippet"].as_str().unwrap();
+    let hl = &top["highlights"][0];
+    let (a, b) = (
+        hl[0].as_u64().unwrap() as usize,
+        hl[1].as_u64().unwrap() as usize,
+    );
+    assert_eq!(snippet[a..b].to_lowercase(), "refunds");
+
+    let v = search_json(&env, "shipping days");
+    assert!(
+        v["hits"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("shipping.html"),
+        "{v}"
+    );
+    assert!(!v["hits"][0]["snippet"]
+        .as_str()
+        .unwrap()
+        .contains("tracking"));
+    let v = search_json(&env, "gift cards");
+    assert!(
+        v["hits"][0]["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("faq.jsonl#q1"),
+        "{v}"
+    );
+    let v = search_json(&env, "premium plan price");
+    assert!(
+        v["hits"][0]["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("prices.csv#p1"),
+        "{v}"
+    );
+    let v = search_json(&env, "退款");
+    assert!(
+        v["hits"][0]["path"].as_str().unwrap().ends_with("cjk.md"),
+        "{v}"
+    );
+    assert_eq!(
+        search_json(&env, "secret")["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn text_search_output_is_plain_in_pipes() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    assert!(env
+        .bare()
+        .args(["index", "add"])
+        .arg(&kb)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let out = index_cmd(&env, &["search", "refunds"]);
+    let text = stdout_of(&out);
+    assert!(text.starts_with("1. ["), "{text}");
+    assert!(
+        text.contains("returns.md:5-7  > Returns > Refunds"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn hostile_queries_never_error() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    assert!(env
+        .bare()
+        .args(["index", "add"])
+        .arg(&kb)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    for q in [
+        "error: file not found",
+        "-pasta",
+        "NOT refunds",
+        "C:\\Users\\x",
+        "\"unterminated",
+        "title:[a TO",
+        "",
+        "   ",
+        "((((",
+        "*",
+        "the of and",
+    ] {
+        let v = search_json(&env, q);
+        assert!(v["hits"].is_array(), "{q}: {v}");
+    }
+    // Plain words inside hostile text still match.
+    let v = search_json(&env, "refunds: -card");
+    assert!(
+        v["hits"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("returns.md"),
+        "{v}"
+    );
+    // With --syntax a bad query is a clear usage error.
+    let out = index_cmd(&env, &["search", "--syntax", "title:[a TO"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("invalid query"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn unchanged_changed_and_pruned_files() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    let add = |extra: &[&str]| {
+        let out = env
+            .bare()
+            .args(["index", "add"])
+            .arg(&kb)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        stderr_of(&out)
+    };
+    add(&[]);
+    assert!(add(&[]).contains("added 0, updated 0, unchanged 6"));
+    // Same bytes, new mtime: still unchanged (the hash decides).
+    let notes = env.path("kb/notes.txt");
+    std::fs::write(&notes, "The warehouse is in Rotterdam.\n").unwrap();
+    assert!(add(&[]).contains("unchanged 6"));
+    std::fs::write(&notes, "The warehouse moved to Antwerp.\n").unwrap();
+    assert!(add(&[]).contains("updated 1"));
+    assert_eq!(
+        search_json(&env, "Rotterdam")["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        search_json(&env, "Antwerp")["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    std::fs::remove_file(&notes).unwrap();
+    assert!(add(&[]).contains("removed 0"));
+    assert_eq!(
+        search_json(&env, "Antwerp")["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(add(&["--prune"]).contains("removed 1"));
+    assert_eq!(
+        search_json(&env, "Antwerp")["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let out = index_cmd(&env, &["rm", env.path("kb/returns.md").to_str().unwrap()]);
+    assert!(stderr_of(&out).contains("removed 1 file"));
+    assert_eq!(
+        search_json(&env, "refunds")["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let list = stdout_of(&index_cmd(&env, &["list"]));
+    assert_eq!(list.lines().count(), 4, "{list}");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap();
+    assert_eq!(stats["files"], 4);
+    assert_eq!(stats["documents"], 5);
+    assert_eq!(stats["schema_version"], 1);
+}
+
+#[test]
+fn globs_and_named_indexes() {
+    let env = TestEnv::new();
+    kb(&env);
+    let out = env
+        .bare()
+        .args(["index", "add", "--index", "md-only", "../kb/*.md"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("added 2"), "{}", stderr_of(&out));
+    let out = index_cmd(&env, &["list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the default index does not exist yet"
+    );
+    assert!(stderr_of(&out).contains("index 'default' does not exist"));
+    let out = env
+        .bare()
+        .args(["index", "add", "/definitely/missing"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("/definitely/missing"));
+}
+
+#[test]
+fn second_writer_gets_a_clear_error() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    assert!(env
+        .bare()
+        .args(["index", "add"])
+        .arg(&kb)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let root = env.path("data/lore/indexes");
+    let idx = lore::index::KnowledgeIndex::open(&root, "default", false).unwrap();
+    let writer = idx.writer().unwrap();
+    let out = env.bare().args(["index", "add"]).arg(&kb).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("index 'default' is being written by another lore process"),
+        "{}",
+        stderr_of(&out)
+    );
+    // Readers keep working meanwhile.
+    assert!(
+        search_json(&env, "refunds")["hits"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 0
+    );
+    drop(writer);
+}
+
+#[test]
+fn sigkill_during_add_leaves_the_last_commit() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    assert!(env
+        .bare()
+        .args(["index", "add"])
+        .arg(&kb)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let before: serde_json::Value =
+        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap();
+
+    // A large second batch, killed mid-way.
+    let big = env.path("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let para = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. "
+        .repeat(40);
+    for i in 0..1500 {
+        std::fs::write(
+            big.join(format!("f{i}.txt")),
+            format!("{para}\n\nunique{i}\n\n{para}"),
+        )
+        .unwrap();
+    }
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lore"))
+        .env("XDG_CONFIG_HOME", env.path("config"))
+        .env("XDG_DATA_HOME", env.path("data"))
+        .current_dir(env.work())
+        .args(["index", "add"])
+        .arg(&big)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "ingest finished before the kill; make the batch larger"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let after: serde_json::Value =
+        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap();
+    assert_eq!(after["files"], before["files"]);
+    assert_eq!(after["chunks"], before["chunks"]);
+    assert!(
+        search_json(&env, "refunds")["hits"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 0
+    );
+    // The interrupted batch can simply be added again.
+    let out = env
+        .bare()
+        .args(["index", "add"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("added 1500"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn rebuild_and_schema_version_mismatch() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    assert!(env
+        .bare()
+        .args(["index", "add"])
+        .arg(&kb)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let stats = || -> serde_json::Value {
+        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap()
+    };
+    let before = stats();
+    let out = index_cmd(&env, &["rebuild"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stats()["chunks"], before["chunks"]);
+
+    // An index from another schema version asks for a rebuild.
+    let root = env.path("data/lore/indexes/default");
+    std::fs::rename(root.join("v1"), root.join("v0")).unwrap();
+    let out = index_cmd(&env, &["search", "refunds"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("lore index rebuild"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(index_cmd(&env, &["rebuild"]).status.success());
+    assert_eq!(stats()["chunks"], before["chunks"]);
+    assert!(!root.join("v0").exists());
+}
