@@ -149,6 +149,20 @@ fn main() -> anyhow::Result<()> {
         lore_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         std::hint::black_box(hits);
     }
+    if std::env::var_os("BENCH_BREAKDOWN").is_some() {
+        let mut build_ms = Vec::new();
+        for q in &queries {
+            let t = Instant::now();
+            std::hint::black_box(idx.build_query(q, &search_opts)?);
+            build_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "lore build_query p50 {:.3} ms p99 {:.3} ms; segments {}",
+            percentile(&mut build_ms, 50.0),
+            percentile(&mut build_ms, 99.0),
+            idx.num_segments()
+        );
+    }
     let searcher = raw_reader.searcher();
     let mut raw_ms = Vec::new();
     for q in &queries {

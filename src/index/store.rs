@@ -172,7 +172,7 @@ pub struct Boosts {
 impl Default for Boosts {
     fn default() -> Self {
         Boosts {
-            title: 0.5,
+            title: 0.25,
             headings: 1.0,
             body: 1.0,
             bigram: 0.5,
@@ -341,6 +341,10 @@ impl KnowledgeIndex {
         self.reader.reload().map_err(|e| self.tantivy_err(e))
     }
 
+    pub fn num_segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
     pub fn num_chunks(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
@@ -381,13 +385,14 @@ impl KnowledgeIndex {
     }
 
     /// Builds the query for text typed by a person: every word of every
-    /// field OR-ed, so no input is a syntax error, plus adjacent word pairs
-    /// as phrases to reward passages that keep the words together.
+    /// field OR-ed, so no input is a syntax error. The second query holds
+    /// adjacent word pairs as phrases, which reward passages that keep the
+    /// words together; it only re-scores candidates (see [`Self::search`]).
     pub fn build_query(
         &self,
         text: &str,
         opts: &SearchOptions,
-    ) -> Result<Box<dyn Query>, IndexError> {
+    ) -> Result<(Box<dyn Query>, Option<Box<dyn Query>>), IndexError> {
         if opts.syntax {
             let mut parser = QueryParser::for_index(
                 &self.index,
@@ -395,9 +400,10 @@ impl KnowledgeIndex {
             );
             parser.set_field_boost(self.f.title, opts.boosts.title);
             parser.set_field_boost(self.f.headings, opts.boosts.headings);
-            return parser
+            let q = parser
                 .parse_query(text)
-                .map_err(|e| IndexError::Query(e.to_string()));
+                .map_err(|e| IndexError::Query(e.to_string()))?;
+            return Ok((q, None));
         }
         let b = opts.boosts;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -409,6 +415,8 @@ impl KnowledgeIndex {
                         Term::from_field_text(field, t),
                         IndexRecordOption::WithFreqs,
                     );
+                    // BoostQuery hands its factor down to the term scorer,
+                    // which keeps tantivy's block-max WAND pruning.
                     clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
                 }
             }
@@ -426,35 +434,88 @@ impl KnowledgeIndex {
             &self.terms(self.f.body_cjk, &cjk_only(text)),
             b.body,
         );
+        let mut pairs: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if b.bigram > 0.0 {
             let mut seen = HashSet::new();
             for pair in body_terms.windows(2) {
-                if pair[1].0 == pair[0].0 + 1 && seen.insert((pair[0].1.clone(), pair[1].1.clone()))
-                {
+                let adjacent = pair[1].0 == pair[0].0 + 1;
+                if adjacent && seen.insert((pair[0].1.clone(), pair[1].1.clone())) {
                     let q = PhraseQuery::new(vec![
                         Term::from_field_text(self.f.body, &pair[0].1),
                         Term::from_field_text(self.f.body, &pair[1].1),
                     ]);
-                    clauses.push((
+                    pairs.push((
                         Occur::Should,
                         Box::new(BoostQuery::new(Box::new(q), b.bigram)),
                     ));
                 }
             }
         }
-        Ok(Box::new(BooleanQuery::new(clauses)))
+        let pairs =
+            (!pairs.is_empty()).then(|| Box::new(BooleanQuery::new(pairs)) as Box<dyn Query>);
+        Ok((Box::new(BooleanQuery::new(clauses)), pairs))
+    }
+
+    /// Adds the phrase query's score to each candidate. Scoring phrases over
+    /// the whole index would disable WAND pruning and cost several times
+    /// more; the best chunks by words are nearly always among the candidates.
+    fn rescore(
+        &self,
+        searcher: &tantivy::Searcher,
+        phrases: &dyn Query,
+        candidates: &mut [(f32, tantivy::DocAddress)],
+    ) -> Result<(), IndexError> {
+        use tantivy::query::EnableScoring;
+        use tantivy::{DocSet, TERMINATED};
+        let weight = phrases
+            .weight(EnableScoring::enabled_from_searcher(searcher))
+            .map_err(|e| self.tantivy_err(e))?;
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by_key(|&i| (candidates[i].1.segment_ord, candidates[i].1.doc_id));
+        let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
+        for i in order {
+            let addr = candidates[i].1;
+            if current
+                .as_ref()
+                .is_none_or(|(seg, _)| *seg != addr.segment_ord)
+            {
+                let reader = searcher.segment_reader(addr.segment_ord);
+                let scorer = weight
+                    .scorer(reader, 1.0)
+                    .map_err(|e| self.tantivy_err(e))?;
+                current = Some((addr.segment_ord, scorer));
+            }
+            let Some((_, scorer)) = current.as_mut() else {
+                continue;
+            };
+            if scorer.doc() != TERMINATED && scorer.doc() < addr.doc_id {
+                scorer.seek(addr.doc_id);
+            }
+            if scorer.doc() == addr.doc_id {
+                candidates[i].0 += scorer.score();
+            }
+        }
+        Ok(())
     }
 
     /// Searches for `text`; the best chunks first.
     pub fn search(&self, text: &str, opts: &SearchOptions) -> Result<Vec<Hit>, IndexError> {
-        let query = self.build_query(text, opts)?;
+        let (query, phrases) = self.build_query(text, opts)?;
         let searcher = self.reader.searcher();
-        let top = searcher
-            .search(
-                &*query,
-                &TopDocs::with_limit(opts.limit.max(1)).order_by_score(),
-            )
+        let limit = opts.limit.max(1);
+        let fetch = if phrases.is_some() {
+            (limit * 4).max(40)
+        } else {
+            limit
+        };
+        let mut top = searcher
+            .search(&*query, &TopDocs::with_limit(fetch).order_by_score())
             .map_err(|e| self.tantivy_err(e))?;
+        if let Some(phrases) = &phrases {
+            self.rescore(&searcher, &**phrases, &mut top)?;
+            top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            top.truncate(limit);
+        }
         let snippets = if opts.snippet_chars > 0 {
             let mut g = SnippetGenerator::create(&searcher, &*query, self.f.body)
                 .map_err(|e| self.tantivy_err(e))?;
