@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
         max_file_bytes: u64::MAX,
         chunking: ChunkOptions::default(),
     };
-    let files_list = ingest::expand(&[corpus.clone()])?;
+    let files_list = ingest::expand(std::slice::from_ref(&corpus))?;
     let idx = KnowledgeIndex::open_dir("bench", &tmp.path().join("lore-index"))?;
     let t = Instant::now();
     let summary = ingest::add(&idx, &files_list, &[], &opts, &mut |_, _, _, _| {})?;
@@ -161,6 +161,10 @@ fn main() -> anyhow::Result<()> {
             percentile(&mut build_ms, 50.0),
             percentile(&mut build_ms, 99.0),
             idx.num_segments()
+        );
+        println!(
+            "tantivy segments {}",
+            raw_reader.searcher().segment_readers().len()
         );
     }
     let searcher = raw_reader.searcher();

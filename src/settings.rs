@@ -307,7 +307,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
                 .values
                 .keys()
                 .find(|k| {
-                    let mut probe = serde_json::to_value(&defaults_only(&layers[0])).unwrap();
+                    let mut probe = defaults_only(&layers[0]);
                     set_dotted(&mut probe, k, layer.values[*k].clone());
                     serde_json::from_value::<Settings>(probe).is_err()
                 })

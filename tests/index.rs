@@ -314,13 +314,10 @@ fn second_writer_gets_a_clear_error() {
         stderr_of(&out)
     );
     // Readers keep working meanwhile.
-    assert!(
-        search_json(&env, "refunds")["hits"]
-            .as_array()
-            .unwrap()
-            .len()
-            > 0
-    );
+    assert!(!search_json(&env, "refunds")["hits"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     drop(writer);
 }
 
@@ -372,13 +369,10 @@ fn sigkill_during_add_leaves_the_last_commit() {
         serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap();
     assert_eq!(after["files"], before["files"]);
     assert_eq!(after["chunks"], before["chunks"]);
-    assert!(
-        search_json(&env, "refunds")["hits"]
-            .as_array()
-            .unwrap()
-            .len()
-            > 0
-    );
+    assert!(!search_json(&env, "refunds")["hits"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     // The interrupted batch can simply be added again.
     let out = env
         .bare()

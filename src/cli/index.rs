@@ -104,9 +104,9 @@ pub enum EvalCommand {
         /// Title weight
         #[arg(long, default_value_t = Boosts::default().title)]
         title_boost: f32,
-        /// Weight of adjacent query word pairs matched as phrases
-        #[arg(long, default_value_t = Boosts::default().bigram)]
-        bigram_boost: f32,
+        /// Heading weight
+        #[arg(long, default_value_t = Boosts::default().headings)]
+        headings_boost: f32,
         #[arg(long, short = 'f', value_enum)]
         format: Option<OutputFormat>,
     },
@@ -408,7 +408,7 @@ pub fn run_eval(loaded: &Loaded, cmd: EvalCommand) -> anyhow::Result<()> {
             k,
             limit,
             title_boost,
-            bigram_boost,
+            headings_boost,
             format,
         } => {
             for p in [&corpus, &queries, &qrels] {
@@ -418,7 +418,7 @@ pub fn run_eval(loaded: &Loaded, cmd: EvalCommand) -> anyhow::Result<()> {
             }
             let boosts = Boosts {
                 title: title_boost,
-                bigram: bigram_boost,
+                headings: headings_boost,
                 ..Boosts::default()
             };
             let report = crate::index::eval::retrieval(

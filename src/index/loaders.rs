@@ -546,6 +546,53 @@ mod tests {
         assert_eq!(load_str("a.txt", "  \n"), Err(Skip::Empty));
     }
 
+    /// A one-page PDF with correct cross-reference offsets.
+    fn tiny_pdf(text: &str) -> Vec<u8> {
+        let stream = format!("BT /F1 24 Tf 72 700 Td ({text}) Tj ET");
+        let objs = [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+            format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_string(),
+        ];
+        let mut out = String::from("%PDF-1.4\n");
+        let mut offsets = Vec::new();
+        for (i, o) in objs.iter().enumerate() {
+            offsets.push(out.len());
+            out.push_str(&format!("{} 0 obj\n{o}\nendobj\n", i + 1));
+        }
+        let xref = out.len();
+        out.push_str(&format!(
+            "xref\n0 {}\n0000000000 65535 f \n",
+            objs.len() + 1
+        ));
+        for off in offsets {
+            out.push_str(&format!("{off:010} 00000 n \n"));
+        }
+        out.push_str(&format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        ));
+        out.into_bytes()
+    }
+
+    #[test]
+    fn pdf_text_is_extracted() {
+        let d = load(
+            Path::new("docs/warranty.pdf"),
+            &tiny_pdf("Warranty lasts two years"),
+            &RowFields::default(),
+        )
+        .unwrap();
+        assert!(
+            d[0].text.contains("Warranty lasts two years"),
+            "{:?}",
+            d[0].text
+        );
+        assert_eq!(d[0].title, "warranty");
+    }
+
     #[test]
     fn broken_pdf_is_skipped_not_fatal() {
         let err = load(

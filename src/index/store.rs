@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
     STORED, STRING,
@@ -165,8 +165,6 @@ pub struct Boosts {
     pub title: f32,
     pub headings: f32,
     pub body: f32,
-    /// Weight of adjacent query word pairs found as phrases in the body.
-    pub bigram: f32,
 }
 
 impl Default for Boosts {
@@ -175,7 +173,6 @@ impl Default for Boosts {
             title: 0.25,
             headings: 1.0,
             body: 1.0,
-            bigram: 0.5,
         }
     }
 }
@@ -321,7 +318,7 @@ impl KnowledgeIndex {
     pub fn writer(&self) -> Result<Writer<'_>, IndexError> {
         let writer = self
             .index
-            .writer_with_num_threads(2, 64_000_000)
+            .writer_with_num_threads(2, 256_000_000)
             .map_err(|e| match e {
                 tantivy::TantivyError::LockFailure(_, _) => IndexError::Locked {
                     name: self.name.clone(),
@@ -385,14 +382,13 @@ impl KnowledgeIndex {
     }
 
     /// Builds the query for text typed by a person: every word of every
-    /// field OR-ed, so no input is a syntax error. The second query holds
-    /// adjacent word pairs as phrases, which reward passages that keep the
-    /// words together; it only re-scores candidates (see [`Self::search`]).
+    /// field OR-ed, so no input is a syntax error. Only term queries, so
+    /// tantivy's block-max WAND pruning applies.
     pub fn build_query(
         &self,
         text: &str,
         opts: &SearchOptions,
-    ) -> Result<(Box<dyn Query>, Option<Box<dyn Query>>), IndexError> {
+    ) -> Result<Box<dyn Query>, IndexError> {
         if opts.syntax {
             let mut parser = QueryParser::for_index(
                 &self.index,
@@ -403,7 +399,7 @@ impl KnowledgeIndex {
             let q = parser
                 .parse_query(text)
                 .map_err(|e| IndexError::Query(e.to_string()))?;
-            return Ok((q, None));
+            return Ok(q);
         }
         let b = opts.boosts;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -434,88 +430,19 @@ impl KnowledgeIndex {
             &self.terms(self.f.body_cjk, &cjk_only(text)),
             b.body,
         );
-        let mut pairs: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if b.bigram > 0.0 {
-            let mut seen = HashSet::new();
-            for pair in body_terms.windows(2) {
-                let adjacent = pair[1].0 == pair[0].0 + 1;
-                if adjacent && seen.insert((pair[0].1.clone(), pair[1].1.clone())) {
-                    let q = PhraseQuery::new(vec![
-                        Term::from_field_text(self.f.body, &pair[0].1),
-                        Term::from_field_text(self.f.body, &pair[1].1),
-                    ]);
-                    pairs.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(q), b.bigram)),
-                    ));
-                }
-            }
-        }
-        let pairs =
-            (!pairs.is_empty()).then(|| Box::new(BooleanQuery::new(pairs)) as Box<dyn Query>);
-        Ok((Box::new(BooleanQuery::new(clauses)), pairs))
-    }
-
-    /// Adds the phrase query's score to each candidate. Scoring phrases over
-    /// the whole index would disable WAND pruning and cost several times
-    /// more; the best chunks by words are nearly always among the candidates.
-    fn rescore(
-        &self,
-        searcher: &tantivy::Searcher,
-        phrases: &dyn Query,
-        candidates: &mut [(f32, tantivy::DocAddress)],
-    ) -> Result<(), IndexError> {
-        use tantivy::query::EnableScoring;
-        use tantivy::{DocSet, TERMINATED};
-        let weight = phrases
-            .weight(EnableScoring::enabled_from_searcher(searcher))
-            .map_err(|e| self.tantivy_err(e))?;
-        let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by_key(|&i| (candidates[i].1.segment_ord, candidates[i].1.doc_id));
-        let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
-        for i in order {
-            let addr = candidates[i].1;
-            if current
-                .as_ref()
-                .is_none_or(|(seg, _)| *seg != addr.segment_ord)
-            {
-                let reader = searcher.segment_reader(addr.segment_ord);
-                let scorer = weight
-                    .scorer(reader, 1.0)
-                    .map_err(|e| self.tantivy_err(e))?;
-                current = Some((addr.segment_ord, scorer));
-            }
-            let Some((_, scorer)) = current.as_mut() else {
-                continue;
-            };
-            if scorer.doc() != TERMINATED && scorer.doc() < addr.doc_id {
-                scorer.seek(addr.doc_id);
-            }
-            if scorer.doc() == addr.doc_id {
-                candidates[i].0 += scorer.score();
-            }
-        }
-        Ok(())
+        Ok(Box::new(BooleanQuery::new(clauses)))
     }
 
     /// Searches for `text`; the best chunks first.
     pub fn search(&self, text: &str, opts: &SearchOptions) -> Result<Vec<Hit>, IndexError> {
-        let (query, phrases) = self.build_query(text, opts)?;
+        let query = self.build_query(text, opts)?;
         let searcher = self.reader.searcher();
-        let limit = opts.limit.max(1);
-        let fetch = if phrases.is_some() {
-            (limit * 4).max(40)
-        } else {
-            limit
-        };
-        let mut top = searcher
-            .search(&*query, &TopDocs::with_limit(fetch).order_by_score())
+        let top = searcher
+            .search(
+                &*query,
+                &TopDocs::with_limit(opts.limit.max(1)).order_by_score(),
+            )
             .map_err(|e| self.tantivy_err(e))?;
-        if let Some(phrases) = &phrases {
-            self.rescore(&searcher, &**phrases, &mut top)?;
-            top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            top.truncate(limit);
-        }
         let snippets = if opts.snippet_chars > 0 {
             let mut g = SnippetGenerator::create(&searcher, &*query, self.f.body)
                 .map_err(|e| self.tantivy_err(e))?;
