@@ -42,6 +42,18 @@ fn kb(env: &TestEnv) -> std::path::PathBuf {
     env.path("kb")
 }
 
+/// Writes the knowledge base and adds it to the default index.
+fn indexed_kb(env: &TestEnv) -> std::path::PathBuf {
+    let kb = kb(env);
+    let out = env.bare().args(["index", "add"]).arg(&kb).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    kb
+}
+
+fn stats(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_slice(&index_cmd(env, &["stats", "--format", "json"]).stdout).unwrap()
+}
+
 #[test]
 fn add_reports_summary_and_search_finds_each_loader() {
     let env = TestEnv::new();
@@ -124,15 +136,7 @@ fn add_reports_summary_and_search_finds_each_loader() {
 #[test]
 fn text_search_output_is_plain_in_pipes() {
     let env = TestEnv::new();
-    let kb = kb(&env);
-    assert!(env
-        .bare()
-        .args(["index", "add"])
-        .arg(&kb)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    indexed_kb(&env);
     let out = index_cmd(&env, &["search", "refunds"]);
     let text = stdout_of(&out);
     assert!(text.starts_with("1. ["), "{text}");
@@ -146,15 +150,7 @@ fn text_search_output_is_plain_in_pipes() {
 #[test]
 fn hostile_queries_never_error() {
     let env = TestEnv::new();
-    let kb = kb(&env);
-    assert!(env
-        .bare()
-        .args(["index", "add"])
-        .arg(&kb)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    indexed_kb(&env);
     for q in [
         "error: file not found",
         "-pasta",
@@ -257,8 +253,7 @@ fn unchanged_changed_and_pruned_files() {
 
     let list = stdout_of(&index_cmd(&env, &["list"]));
     assert_eq!(list.lines().count(), 4, "{list}");
-    let stats: serde_json::Value =
-        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap();
+    let stats = stats(&env);
     assert_eq!(stats["files"], 4);
     assert_eq!(stats["documents"], 5);
     assert_eq!(stats["schema_version"], 1);
@@ -294,15 +289,7 @@ fn globs_and_named_indexes() {
 #[test]
 fn second_writer_gets_a_clear_error() {
     let env = TestEnv::new();
-    let kb = kb(&env);
-    assert!(env
-        .bare()
-        .args(["index", "add"])
-        .arg(&kb)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    let kb = indexed_kb(&env);
     let root = env.path("data/lore/indexes");
     let idx = lore::index::KnowledgeIndex::open(&root, "default", false).unwrap();
     let writer = idx.writer().unwrap();
@@ -324,17 +311,8 @@ fn second_writer_gets_a_clear_error() {
 #[test]
 fn sigkill_during_add_leaves_the_last_commit() {
     let env = TestEnv::new();
-    let kb = kb(&env);
-    assert!(env
-        .bare()
-        .args(["index", "add"])
-        .arg(&kb)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let before: serde_json::Value =
-        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap();
+    indexed_kb(&env);
+    let before = stats(&env);
 
     // A large second batch, killed mid-way.
     let big = env.path("big");
@@ -348,10 +326,8 @@ fn sigkill_during_add_leaves_the_last_commit() {
         )
         .unwrap();
     }
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lore"))
-        .env("XDG_CONFIG_HOME", env.path("config"))
-        .env("XDG_DATA_HOME", env.path("data"))
-        .current_dir(env.work())
+    let mut child = env
+        .lore_std()
         .args(["index", "add"])
         .arg(&big)
         .stderr(std::process::Stdio::null())
@@ -365,8 +341,7 @@ fn sigkill_during_add_leaves_the_last_commit() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let after: serde_json::Value =
-        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap();
+    let after = stats(&env);
     assert_eq!(after["files"], before["files"]);
     assert_eq!(after["chunks"], before["chunks"]);
     assert!(!search_json(&env, "refunds")["hits"]
@@ -391,22 +366,11 @@ fn sigkill_during_add_leaves_the_last_commit() {
 #[test]
 fn rebuild_and_schema_version_mismatch() {
     let env = TestEnv::new();
-    let kb = kb(&env);
-    assert!(env
-        .bare()
-        .args(["index", "add"])
-        .arg(&kb)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let stats = || -> serde_json::Value {
-        serde_json::from_slice(&index_cmd(&env, &["stats", "--format", "json"]).stdout).unwrap()
-    };
-    let before = stats();
+    indexed_kb(&env);
+    let before = stats(&env);
     let out = index_cmd(&env, &["rebuild"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(stats()["chunks"], before["chunks"]);
+    assert_eq!(stats(&env)["chunks"], before["chunks"]);
 
     // An index from another schema version asks for a rebuild.
     let root = env.path("data/lore/indexes/default");
@@ -419,6 +383,6 @@ fn rebuild_and_schema_version_mismatch() {
         stderr_of(&out)
     );
     assert!(index_cmd(&env, &["rebuild"]).status.success());
-    assert_eq!(stats()["chunks"], before["chunks"]);
+    assert_eq!(stats(&env)["chunks"], before["chunks"]);
     assert!(!root.join("v0").exists());
 }

@@ -1,7 +1,7 @@
 //! Shared set-up for tests that drive the real `lore` binary.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use tempfile::TempDir;
@@ -68,26 +68,16 @@ impl TestEnv {
 
     /// `lore` with no models directory set (it points into the temp dir).
     pub fn bare(&self) -> Command {
-        let mut cmd = Command::cargo_bin("lore").unwrap();
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LORE_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_DATA_HOME", self.path("data"))
-            .env("HF_HOME", self.path("hf"))
-            .env("NO_COLOR", "1")
-            .current_dir(self.work());
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("lore"));
+        self.isolate(cmd.env("NO_COLOR", "1"));
         cmd
     }
 
+    /// A std `Command` for tests that manage the child process themselves.
     pub fn lore_std(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lore"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LORE_") {
-                cmd.env_remove(k);
-            }
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LORE_")) {
+            cmd.env_remove(k);
         }
         cmd.env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_DATA_HOME", self.path("data"))
@@ -95,6 +85,16 @@ impl TestEnv {
             .env("LORE_MODELS_DIR", models_dir())
             .current_dir(self.work());
         cmd
+    }
+
+    fn isolate(&self, cmd: &mut Command) {
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LORE_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("HF_HOME", self.path("hf"))
+            .current_dir(self.work());
     }
 }
 
@@ -104,8 +104,4 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
