@@ -130,7 +130,28 @@ fn sections(text: &str, markup: Markup) -> Vec<Section> {
             headings: path,
         });
     }
-    out
+    // A heading directly followed by a sub-heading would be a chunk of one
+    // title line: a useless passage. Fold it into the section below.
+    let mut merged: Vec<Section> = Vec::with_capacity(out.len());
+    let mut carry: Option<usize> = None;
+    let count = out.len();
+    for (i, mut section) in out.into_iter().enumerate() {
+        if let Some(start) = carry.take() {
+            section.range.start = start;
+        }
+        let body = &text[section.range.clone()];
+        let after_first_line = body.split_once('\n').map(|(_, rest)| rest).unwrap_or("");
+        // Blank lines and RST underlines do not count as a body.
+        let empty = after_first_line
+            .lines()
+            .all(|l| l.trim().chars().all(|c| c.is_ascii_punctuation()));
+        if i + 1 < count && !section.headings.is_empty() && empty {
+            carry = Some(section.range.start);
+            continue;
+        }
+        merged.push(section);
+    }
+    merged
 }
 
 /// (byte offset of the heading line, level, text) for Markdown headings,
@@ -400,6 +421,19 @@ mod tests {
         assert_eq!(paths, ["", "Billing", "Billing > Refunds", "Shipping"]);
         assert!(doc[chunks[2].range.clone()].starts_with("## Refunds"));
         assert!(doc[chunks[2].range.clone()].contains("# not a heading"));
+    }
+
+    #[test]
+    fn heading_without_body_joins_the_next_section() {
+        let doc = "# Parcels\n\n## Missing\n\nReport within 14 days.\n";
+        let chunks = chunk(doc, Markup::Markdown, opts(200, 0));
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].headings, ["Parcels", "Missing"]);
+        assert!(doc[chunks[0].range.clone()].starts_with("# Parcels"));
+        let rst = "Parcels\n=======\n\nMissing\n-------\n\nReport within 14 days.\n";
+        let chunks = chunk(rst, Markup::Rst, opts(200, 0));
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].headings, ["Parcels", "Missing"]);
     }
 
     #[test]
