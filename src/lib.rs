@@ -9,5 +9,6 @@ pub mod error;
 pub mod index;
 pub mod models;
 pub mod output;
+pub mod prompts;
 pub mod settings;
 pub mod tasks;

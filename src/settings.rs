@@ -25,6 +25,12 @@ pub struct Settings {
     pub generation: GenerationSettings,
     pub output: OutputSettings,
     pub index: IndexSettings,
+    pub prompts: PromptSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromptSettings {
+    pub dir: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,6 +179,15 @@ fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
 }
 
 impl Settings {
+    /// The user's prompt templates directory with its default applied.
+    pub fn prompts_dir(&self) -> PathBuf {
+        if self.prompts.dir.is_empty() {
+            user_config_dir().join("prompts")
+        } else {
+            PathBuf::from(&self.prompts.dir)
+        }
+    }
+
     /// The indexes directory with its default applied.
     pub fn indexes_dir(&self) -> PathBuf {
         if self.index.dir.is_empty() {

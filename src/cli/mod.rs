@@ -13,10 +13,13 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::engine::{self, Engine, EngineError, GenParams, LoadOptions};
+use crate::engine::{
+    self, ChatMessage, Constraint, Engine, EngineError, GenParams, LoadOptions, Role,
+};
 use crate::error::{exit_for, AppError, Exit};
 use crate::models::{self, QuantType};
 use crate::output::sink_for;
+use crate::prompts;
 use crate::settings::{self, FlagValue, Loaded, OutputFormat, Sources};
 use crate::tasks::{self, run::RunInput, TaskError};
 
@@ -56,6 +59,9 @@ pub enum Command {
     /// List and convert model files
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// List and show prompt templates
+    #[command(subcommand)]
+    Prompts(PromptsCommand),
     /// Build and search knowledge indexes
     Index(index::IndexArgs),
     /// Measure retrieval (and later answer) quality on evaluation sets
@@ -86,6 +92,16 @@ pub struct RunArgs {
     /// Output format [setting: output.format]
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<OutputFormat>,
+    /// Render the input through a prompt template (see `lore prompts list`);
+    /// the input is available to it as {{ input }}
+    #[arg(long, short = 'T', value_name = "NAME")]
+    pub template: Option<String>,
+    /// A template variable, KEY=VALUE (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE", requires = "template")]
+    pub vars: Vec<String>,
+    /// Target language for `--template translate` (same as --var to=LANG)
+    #[arg(long, value_name = "LANG", requires = "template")]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +121,14 @@ pub enum ModelsCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromptsCommand {
+    /// List templates: built-in and yours, with where each comes from
+    List,
+    /// Print a template's source
+    Show { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +211,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             quant,
             force,
         }) => cmd_quantize(&input, &output, quant, force),
+        Command::Prompts(cmd) => cmd_prompts(&loaded, cmd),
         Command::Index(args) => index::run_index(&loaded, args),
         Command::Eval(cmd) => index::run_eval(&loaded, cmd),
         Command::Config(ConfigCommand::Show) => {
@@ -312,7 +337,18 @@ async fn cmd_run(loaded: &Loaded, global: &GlobalArgs, args: RunArgs) -> anyhow:
         )
         .into());
     };
-    let messages = tasks::run::messages(&input, user);
+    let (messages, params) = match &args.template {
+        Some(name) => templated(
+            loaded,
+            name,
+            &args.vars,
+            args.to.as_deref(),
+            &input,
+            user,
+            params,
+        )?,
+        None => (tasks::run::messages(&input, user), params),
+    };
     let format = loaded.settings.output.format;
 
     let engine = with_interrupt(load_engine(loaded, global.verbose)).await??;
@@ -344,6 +380,99 @@ async fn cmd_run(loaded: &Loaded, global: &GlobalArgs, args: RunArgs) -> anyhow:
             t.prompt_tokens_per_s,
             t.generated_tokens_per_s
         );
+    }
+    Ok(())
+}
+
+/// Renders the input through a template: its system prompt (or the
+/// configured one), its user message, and its output constraint.
+fn templated(
+    loaded: &Loaded,
+    name: &str,
+    raw_vars: &[String],
+    to: Option<&str>,
+    input: &RunInput,
+    user: String,
+    params: GenParams,
+) -> anyhow::Result<(Vec<ChatMessage>, GenParams)> {
+    let mut vars = std::collections::BTreeMap::new();
+    vars.insert("input".to_string(), user);
+    if let Some(to) = to {
+        vars.insert("to".to_string(), to.to_string());
+    }
+    for v in raw_vars {
+        let Some((k, val)) = v.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            return Err(AppError::usage(format!("--var expects KEY=VALUE, got {v:?}")).into());
+        };
+        vars.insert(k.trim().to_string(), val.to_string());
+    }
+    let library = prompts::Library::new(&loaded.settings.prompts_dir());
+    let rendered = library
+        .get(name)
+        .and_then(|t| t.render(&vars))
+        .map_err(|e| AppError::usage(e.to_string()))?;
+    let system = rendered.system.or_else(|| input.system.clone());
+    let mut messages = Vec::new();
+    if let Some(system) = system.filter(|s| !s.trim().is_empty()) {
+        messages.push(ChatMessage::new(Role::System, system));
+    }
+    messages.push(ChatMessage::new(Role::User, rendered.user));
+    let constraint = if let Some(schema) = rendered.schema {
+        Some(Constraint::JsonSchema(schema))
+    } else if !rendered.choices.is_empty() {
+        let alternatives: Vec<String> = rendered.choices.iter().map(|c| regex_escape(c)).collect();
+        Some(Constraint::Regex(format!("({})", alternatives.join("|"))))
+    } else {
+        None
+    };
+    Ok((
+        messages,
+        GenParams {
+            constraint,
+            ..params
+        },
+    ))
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+fn cmd_prompts(loaded: &Loaded, cmd: PromptsCommand) -> anyhow::Result<()> {
+    let library = prompts::Library::new(&loaded.settings.prompts_dir());
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        PromptsCommand::List => {
+            for name in library.names() {
+                match library.get(&name) {
+                    Ok(t) => {
+                        let origin = match &t.origin {
+                            prompts::Origin::BuiltIn => "built-in".to_string(),
+                            prompts::Origin::User(p) => p.display().to_string(),
+                        };
+                        writeln!(out, "{name:<12} {:<60} {origin}", t.description)?;
+                    }
+                    Err(e) => eprintln!("lore: warning: {e}"),
+                }
+            }
+        }
+        PromptsCommand::Show { name } => {
+            let t = library
+                .get(&name)
+                .map_err(|e| AppError::usage(e.to_string()))?;
+            write!(out, "{}", t.source)?;
+            if !t.source.ends_with('\n') {
+                writeln!(out)?;
+            }
+        }
     }
     Ok(())
 }
