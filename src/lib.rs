@@ -10,5 +10,6 @@ pub mod index;
 pub mod models;
 pub mod output;
 pub mod prompts;
+pub mod sample_kb;
 pub mod settings;
 pub mod tasks;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 /// Built-in templates, from `prompts/`.
 const BUILT_IN: &[(&str, &str)] = &[
     ("extract", include_str!("../prompts/extract.jinja")),
+    ("qa", include_str!("../prompts/qa.jinja")),
     ("sentiment", include_str!("../prompts/sentiment.jinja")),
     ("summarize", include_str!("../prompts/summarize.jinja")),
     ("translate", include_str!("../prompts/translate.jinja")),
@@ -208,9 +209,14 @@ impl Template {
 
     /// Renders the user message with `vars` (which hold `input`).
     pub fn render(&self, vars: &BTreeMap<String, String>) -> Result<Rendered, PromptError> {
+        self.render_with(minijinja::Value::from_serialize(vars))
+    }
+
+    /// Renders with any serializable context (lists of passages, say).
+    pub fn render_with(&self, context: minijinja::Value) -> Result<Rendered, PromptError> {
         let env = self.environment()?;
         let tmpl = env.get_template(&self.name).map_err(|e| self.error(e))?;
-        let user = tmpl.render(vars).map_err(|e| self.error(e))?;
+        let user = tmpl.render(context).map_err(|e| self.error(e))?;
         Ok(Rendered {
             system: self.system.clone(),
             user: user.trim().to_string(),
@@ -289,7 +295,7 @@ mod tests {
         let lib = Library::new(Path::new("/nonexistent"));
         assert_eq!(
             lib.names(),
-            ["extract", "sentiment", "summarize", "translate"]
+            ["extract", "qa", "sentiment", "summarize", "translate"]
         );
         let t = lib.get("translate").unwrap();
         let r = t

@@ -26,6 +26,7 @@ pub struct Settings {
     pub output: OutputSettings,
     pub index: IndexSettings,
     pub prompts: PromptSettings,
+    pub retrieval: RetrievalSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +41,14 @@ pub struct IndexSettings {
     pub chunk_tokens: u32,
     pub chunk_overlap: u32,
     pub max_file_mb: u64,
+    pub sample_on_empty: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetrievalSettings {
+    pub top_k: u32,
+    pub min_score: f64,
+    pub not_found: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -112,7 +112,39 @@ pub enum EvalCommand {
     },
 }
 
-fn index_error(e: IndexError) -> anyhow::Error {
+/// Opens the index `ask` reads. The first time, the index named "default"
+/// is filled with the built-in sample knowledge base (setting
+/// `index.sample_on_empty`), written out under the data directory so
+/// citations point at real files.
+pub fn open_for_ask(loaded: &Loaded, name: &str) -> anyhow::Result<KnowledgeIndex> {
+    let root = loaded.settings.indexes_dir();
+    let exists = KnowledgeIndex::dir_for(&root, name)
+        .join("meta.json")
+        .exists();
+    if !exists && name == "default" && loaded.settings.index.sample_on_empty {
+        let dir = crate::settings::user_data_dir().join("sample-kb");
+        for (rel, text) in crate::sample_kb::FILES {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, text)?;
+        }
+        eprintln!(
+            "lore: indexing the sample knowledge base ({} articles in {}) into index 'default'",
+            crate::sample_kb::FILES.len(),
+            dir.display()
+        );
+        let idx = KnowledgeIndex::open(&root, name, true).map_err(index_error)?;
+        let files = ingest::expand(std::slice::from_ref(&dir)).map_err(ingest_error)?;
+        let opts = add_options(loaded, RowFields::default(), false);
+        ingest::add(&idx, &files, &[], &opts, &mut |_, _, _, _| {}).map_err(ingest_error)?;
+        return Ok(idx);
+    }
+    KnowledgeIndex::open(&root, name, false).map_err(index_error)
+}
+
+pub fn index_error(e: IndexError) -> anyhow::Error {
     let exit = match e {
         IndexError::Missing { .. } | IndexError::Version { .. } | IndexError::Query(_) => {
             Exit::Usage

@@ -54,6 +54,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Answer a question from the knowledge base, citing sources
+    Ask(AskArgs),
     /// Send one prompt (argument and/or stdin) and print the reply
     Run(RunArgs),
     /// List and convert model files
@@ -70,6 +72,28 @@ pub enum Command {
     /// Show the effective settings and where they come from
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question; with none, stdin is the question
+    #[arg(allow_hyphen_values = true)]
+    pub question: Option<String>,
+    /// Index to search [setting: index.name]
+    #[arg(long, short = 'i', value_name = "NAME")]
+    pub index: Option<String>,
+    /// Passages to retrieve [setting: retrieval.top_k]
+    #[arg(short = 'k', long, value_name = "N")]
+    pub top_k: Option<u32>,
+    /// Most tokens in the answer [setting: generation.max_tokens]
+    #[arg(long, short = 'n', value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature, 0 for greedy [setting: generation.temperature]
+    #[arg(long, short = 't', value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Output format [setting: output.format]
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<OutputFormat>,
 }
 
 #[derive(Debug, Args)]
@@ -196,12 +220,42 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Command::Run(args) = &cli.command {
         run_flags(args, &mut sources);
     }
+    if let Command::Ask(a) = &cli.command {
+        if let Some(n) = a.max_tokens {
+            sources.flag(
+                "generation.max_tokens",
+                FlagValue::Int(n.into()),
+                "--max-tokens",
+            );
+        }
+        if let Some(t) = a.temperature {
+            sources.flag(
+                "generation.temperature",
+                FlagValue::Float(t),
+                "--temperature",
+            );
+        }
+        if let Some(k) = a.top_k {
+            sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
+        }
+        if let Some(i) = &a.index {
+            sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
+        }
+        if let Some(f) = a.format {
+            sources.flag(
+                "output.format",
+                FlagValue::Str(format_name(f).into()),
+                "--format",
+            );
+        }
+    }
     let loaded = settings::load(&sources).map_err(AppError::from)?;
     for warning in &loaded.warnings {
         eprintln!("lore: warning: {warning}");
     }
     match cli.command {
         Command::Run(args) => cmd_run(&loaded, &cli.global, args).await,
+        Command::Ask(args) => cmd_ask(&loaded, &cli.global, args).await,
         Command::Models(ModelsCommand::List { format }) => {
             cmd_models_list(&loaded, format.unwrap_or(loaded.settings.output.format))
         }
@@ -260,12 +314,19 @@ fn run_flags(a: &RunArgs, sources: &mut Sources) {
         sources.flag("generation.top_p", FlagValue::Float(p), "--top-p");
     }
     if let Some(f) = a.format {
-        let name = match f {
-            OutputFormat::Text => "text",
-            OutputFormat::Json => "json",
-            OutputFormat::Jsonl => "jsonl",
-        };
-        sources.flag("output.format", FlagValue::Str(name.into()), "--format");
+        sources.flag(
+            "output.format",
+            FlagValue::Str(format_name(f).into()),
+            "--format",
+        );
+    }
+}
+
+fn format_name(f: OutputFormat) -> &'static str {
+    match f {
+        OutputFormat::Text => "text",
+        OutputFormat::Json => "json",
+        OutputFormat::Jsonl => "jsonl",
     }
 }
 
@@ -384,6 +445,81 @@ async fn cmd_run(loaded: &Loaded, global: &GlobalArgs, args: RunArgs) -> anyhow:
     Ok(())
 }
 
+async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
+    let mut params = gen_params(loaded)?;
+    let question = match args.question.filter(|q| !q.trim().is_empty()) {
+        Some(q) => q,
+        None => read_stdin()?.unwrap_or_default(),
+    };
+    let question = question.trim().to_string();
+    if question.is_empty() {
+        return Err(AppError::usage("no question: give one as an argument or on stdin").into());
+    }
+    let r = &loaded.settings.retrieval;
+    let idx = index::open_for_ask(loaded, &loaded.settings.index.name)?;
+    let mut passages = tasks::ask::retrieve(&idx, &question, r.top_k as usize, r.min_score as f32)
+        .map_err(index::index_error)?;
+    let format = loaded.settings.output.format;
+    let stdout = std::io::stdout();
+    let mut sink = sink_for(format, stdout.lock());
+    if passages.is_empty() {
+        let report =
+            tasks::ask::not_found(&question, &r.not_found, sink.as_mut()).map_err(task_error)?;
+        sink.end(&serde_json::to_value(&report)?, None)?;
+        return Ok(());
+    }
+    let engine = with_interrupt(load_engine(loaded, global.verbose)).await??;
+    let library = prompts::Library::new(&loaded.settings.prompts_dir());
+    let template = library
+        .get("qa")
+        .map_err(|e| AppError::usage(e.to_string()))?;
+    let (messages, dropped) = tasks::ask::pack(
+        &engine,
+        &template,
+        &question,
+        &mut passages,
+        params.max_tokens,
+    )
+    .await
+    .map_err(task_error)?;
+    if global.verbose && dropped > 0 {
+        eprintln!("lore: {dropped} retrieved passage(s) did not fit the context and were left out");
+    }
+    // Grounded answers should not wander: cap the temperature.
+    params.temperature = params.temperature.min(0.3);
+    let outcome = {
+        let task = tasks::ask::answer(
+            &engine,
+            &question,
+            &messages,
+            passages,
+            dropped,
+            &params,
+            sink.as_mut(),
+        );
+        tokio::select! {
+            r = task => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    };
+    let Some(result) = outcome else {
+        sink.interrupted()?;
+        return Err(AppError::new(Exit::Interrupted, "interrupted").into());
+    };
+    let report = result.map_err(task_error)?;
+    let mut json = serde_json::to_value(&report)?;
+    let info = engine.info();
+    json["model"] =
+        json!({"path": info.path, "name": info.name, "context_length": info.context_length});
+    json["device"] = json!(info.device);
+    if !report.citations_valid {
+        eprintln!("lore: warning: the answer cites passages that do not exist; they were left out of the sources");
+    }
+    let footer = tasks::ask::footnotes(&report.citations, &report.passages);
+    sink.end(&json, footer.as_deref())?;
+    Ok(())
+}
+
 /// Renders the input through a template: its system prompt (or the
 /// configured one), its user message, and its output constraint.
 fn templated(
@@ -489,6 +625,7 @@ fn task_error(e: TaskError) -> anyhow::Error {
     match e {
         TaskError::Engine(e) => engine_error(e),
         TaskError::Output(io) => anyhow::Error::new(io).context("cannot write output"),
+        TaskError::Prompt(e) => AppError::usage(e.to_string()).into(),
     }
 }
 

@@ -132,7 +132,7 @@ fn register_tokenizers(index: &Index) {
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(StopWordFilter::new(Language::English).expect("English stop words are built in"))
+        .filter(StopWordFilter::remove(stop_words()))
         .filter(Stemmer::new(Language::English))
         .build();
     index.tokenizers().register(EN, en);
@@ -144,6 +144,33 @@ fn register_tokenizers(index: &Index) {
         .build();
     index.tokenizers().register(CJK, cjk);
 }
+
+/// Lucene's English stop words plus the question and pronoun words that
+/// people type in every question ("how do I", "what is my"): left in, they
+/// match unrelated passages well enough to pass as relevant.
+fn stop_words() -> Vec<String> {
+    const EXTRA: &[&str] = &[
+        "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does",
+        "did", "can", "could", "would", "should", "i", "me", "my", "you", "your", "we", "our",
+        "us", "he", "she", "him", "her", "his", "its", "have", "has", "had", "am", "were", "from",
+        "about", "so", "some", "any",
+    ];
+    let mut words: Vec<String> = LUCENE_ENGLISH
+        .iter()
+        .chain(EXTRA)
+        .map(|w| w.to_string())
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// Lucene's English stop word list (tantivy's `Language::English` list).
+const LUCENE_ENGLISH: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with",
+];
 
 /// Keeps only CJK characters (others become spaces), so the CJK field
 /// does not count Latin words a second time.

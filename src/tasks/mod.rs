@@ -2,6 +2,7 @@
 //! writes to a [`crate::output::Sink`]; it never knows whether that is a
 //! terminal, a pipe or the TUI.
 
+pub mod ask;
 pub mod run;
 
 use crate::engine::{EngineError, Event, Finished, Generation};
@@ -36,4 +37,6 @@ pub enum TaskError {
     Engine(#[from] EngineError),
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
+    #[error(transparent)]
+    Prompt(crate::prompts::PromptError),
 }
