@@ -16,6 +16,18 @@ fn search_json(env: &TestEnv, query: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A field of the best hit for `query`, or "" when there is none.
+fn best(env: &TestEnv, query: &str, field: &str) -> String {
+    search_json(env, query)["hits"][0][field]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn hit_count(env: &TestEnv, query: &str) -> usize {
+    search_json(env, query)["hits"].as_array().unwrap().len()
+}
+
 fn kb(env: &TestEnv) -> std::path::PathBuf {
     env.write(
         "kb/returns.md",
@@ -91,46 +103,15 @@ fn add_reports_summary_and_search_finds_each_loader() {
     );
     assert_eq!(snippet[a..b].to_lowercase(), "refunds");
 
-    let v = search_json(&env, "shipping days");
-    assert!(
-        v["hits"][0]["path"]
-            .as_str()
-            .unwrap()
-            .ends_with("shipping.html"),
-        "{v}"
-    );
+    assert!(best(&env, "shipping days", "path").ends_with("shipping.html"));
     assert!(!v["hits"][0]["snippet"]
         .as_str()
         .unwrap()
         .contains("tracking"));
-    let v = search_json(&env, "gift cards");
-    assert!(
-        v["hits"][0]["key"]
-            .as_str()
-            .unwrap()
-            .ends_with("faq.jsonl#q1"),
-        "{v}"
-    );
-    let v = search_json(&env, "premium plan price");
-    assert!(
-        v["hits"][0]["key"]
-            .as_str()
-            .unwrap()
-            .ends_with("prices.csv#p1"),
-        "{v}"
-    );
-    let v = search_json(&env, "退款");
-    assert!(
-        v["hits"][0]["path"].as_str().unwrap().ends_with("cjk.md"),
-        "{v}"
-    );
-    assert_eq!(
-        search_json(&env, "secret")["hits"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert!(best(&env, "gift cards", "key").ends_with("faq.jsonl#q1"));
+    assert!(best(&env, "premium plan price", "key").ends_with("prices.csv#p1"));
+    assert!(best(&env, "退款", "path").ends_with("cjk.md"));
+    assert_eq!(hit_count(&env, "secret"), 0);
 }
 
 #[test]
@@ -168,14 +149,7 @@ fn hostile_queries_never_error() {
         assert!(v["hits"].is_array(), "{q}: {v}");
     }
     // Plain words inside hostile text still match.
-    let v = search_json(&env, "refunds: -card");
-    assert!(
-        v["hits"][0]["path"]
-            .as_str()
-            .unwrap()
-            .ends_with("returns.md"),
-        "{v}"
-    );
+    assert!(best(&env, "refunds: -card", "path").ends_with("returns.md"));
     // With --syntax a bad query is a clear usage error.
     let out = index_cmd(&env, &["search", "--syntax", "title:[a TO"]);
     assert_eq!(out.status.code(), Some(2));
@@ -209,47 +183,17 @@ fn unchanged_changed_and_pruned_files() {
     assert!(add(&[]).contains("unchanged 6"));
     std::fs::write(&notes, "The warehouse moved to Antwerp.\n").unwrap();
     assert!(add(&[]).contains("updated 1"));
-    assert_eq!(
-        search_json(&env, "Rotterdam")["hits"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
-    assert_eq!(
-        search_json(&env, "Antwerp")["hits"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(hit_count(&env, "Rotterdam"), 0);
+    assert_eq!(hit_count(&env, "Antwerp"), 1);
     std::fs::remove_file(&notes).unwrap();
     assert!(add(&[]).contains("removed 0"));
-    assert_eq!(
-        search_json(&env, "Antwerp")["hits"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(hit_count(&env, "Antwerp"), 1);
     assert!(add(&["--prune"]).contains("removed 1"));
-    assert_eq!(
-        search_json(&env, "Antwerp")["hits"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(hit_count(&env, "Antwerp"), 0);
 
     let out = index_cmd(&env, &["rm", env.path("kb/returns.md").to_str().unwrap()]);
     assert!(stderr_of(&out).contains("removed 1 file"));
-    assert_eq!(
-        search_json(&env, "refunds")["hits"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(hit_count(&env, "refunds"), 0);
 
     let list = stdout_of(&index_cmd(&env, &["list"]));
     assert_eq!(list.lines().count(), 4, "{list}");
@@ -301,10 +245,7 @@ fn second_writer_gets_a_clear_error() {
         stderr_of(&out)
     );
     // Readers keep working meanwhile.
-    assert!(!search_json(&env, "refunds")["hits"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(hit_count(&env, "refunds") > 0);
     drop(writer);
 }
 
@@ -344,10 +285,7 @@ fn sigkill_during_add_leaves_the_last_commit() {
     let after = stats(&env);
     assert_eq!(after["files"], before["files"]);
     assert_eq!(after["chunks"], before["chunks"]);
-    assert!(!search_json(&env, "refunds")["hits"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(hit_count(&env, "refunds") > 0);
     // The interrupted batch can simply be added again.
     let out = env
         .bare()

@@ -85,7 +85,14 @@ pub struct AskArgs {
     /// Passages to retrieve [setting: retrieval.top_k]
     #[arg(short = 'k', long, value_name = "N")]
     pub top_k: Option<u32>,
-    /// Most tokens in the answer [setting: generation.max_tokens]
+    #[command(flatten)]
+    pub gen: GenArgs,
+}
+
+/// Flags shared by the commands that generate text.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Most tokens to generate [setting: generation.max_tokens]
     #[arg(long, short = 'n', value_name = "N")]
     pub max_tokens: Option<u32>,
     /// Sampling temperature, 0 for greedy [setting: generation.temperature]
@@ -104,18 +111,11 @@ pub struct RunArgs {
     /// System prompt [setting: generation.system]
     #[arg(long, short = 's')]
     pub system: Option<String>,
-    /// Most tokens to generate [setting: generation.max_tokens]
-    #[arg(long, short = 'n', value_name = "N")]
-    pub max_tokens: Option<u32>,
-    /// Sampling temperature, 0 for greedy [setting: generation.temperature]
-    #[arg(long, short = 't', value_name = "T")]
-    pub temperature: Option<f64>,
     /// Nucleus sampling threshold [setting: generation.top_p]
     #[arg(long, value_name = "P")]
     pub top_p: Option<f64>,
-    /// Output format [setting: output.format]
-    #[arg(long, short = 'f', value_enum)]
-    pub format: Option<OutputFormat>,
+    #[command(flatten)]
+    pub gen: GenArgs,
     /// Render the input through a prompt template (see `lore prompts list`);
     /// the input is available to it as {{ input }}
     #[arg(long, short = 'T', value_name = "NAME")]
@@ -221,32 +221,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         run_flags(args, &mut sources);
     }
     if let Command::Ask(a) = &cli.command {
-        if let Some(n) = a.max_tokens {
-            sources.flag(
-                "generation.max_tokens",
-                FlagValue::Int(n.into()),
-                "--max-tokens",
-            );
-        }
-        if let Some(t) = a.temperature {
-            sources.flag(
-                "generation.temperature",
-                FlagValue::Float(t),
-                "--temperature",
-            );
-        }
+        gen_flags(&a.gen, &mut sources);
         if let Some(k) = a.top_k {
             sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
         }
         if let Some(i) = &a.index {
             sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
-        }
-        if let Some(f) = a.format {
-            sources.flag(
-                "output.format",
-                FlagValue::Str(format_name(f).into()),
-                "--format",
-            );
         }
     }
     let loaded = settings::load(&sources).map_err(AppError::from)?;
@@ -296,24 +276,28 @@ fn run_flags(a: &RunArgs, sources: &mut Sources) {
     if let Some(s) = &a.system {
         sources.flag("generation.system", FlagValue::Str(s.clone()), "--system");
     }
-    if let Some(n) = a.max_tokens {
+    if let Some(p) = a.top_p {
+        sources.flag("generation.top_p", FlagValue::Float(p), "--top-p");
+    }
+    gen_flags(&a.gen, sources);
+}
+
+fn gen_flags(g: &GenArgs, sources: &mut Sources) {
+    if let Some(n) = g.max_tokens {
         sources.flag(
             "generation.max_tokens",
             FlagValue::Int(n.into()),
             "--max-tokens",
         );
     }
-    if let Some(t) = a.temperature {
+    if let Some(t) = g.temperature {
         sources.flag(
             "generation.temperature",
             FlagValue::Float(t),
             "--temperature",
         );
     }
-    if let Some(p) = a.top_p {
-        sources.flag("generation.top_p", FlagValue::Float(p), "--top-p");
-    }
-    if let Some(f) = a.format {
+    if let Some(f) = g.format {
         sources.flag(
             "output.format",
             FlagValue::Str(format_name(f).into()),
