@@ -82,14 +82,7 @@ pub fn chunk(text: &str, markup: Markup, opts: ChunkOptions) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     for section in sections(text, markup) {
         let pieces = pieces(text, section.range.clone(), target);
-        pack(
-            text,
-            &pieces,
-            target,
-            overlap,
-            &section.headings,
-            &mut chunks,
-        );
+        pack(&pieces, target, overlap, &section.headings, &mut chunks);
     }
     chunks
 }
@@ -340,14 +333,12 @@ fn trim_range(text: &str, r: Range<usize>) -> Range<usize> {
 }
 
 fn pack(
-    text: &str,
     pieces: &[Piece],
     target: usize,
     overlap: usize,
     headings: &[String],
     out: &mut Vec<Chunk>,
 ) {
-    let _ = text;
     let mut i = 0;
     while i < pieces.len() {
         let mut j = i;
