@@ -255,12 +255,14 @@ fn sigkill_during_add_leaves_the_last_commit() {
     indexed_kb(&env);
     let before = stats(&env);
 
-    // A large second batch, killed mid-way.
+    // A large second batch (about 28 MB, several seconds of ingest, below
+    // the intermediate-commit threshold), killed mid-way.
+    const FILES: usize = 4000;
     let big = env.path("big");
     std::fs::create_dir_all(&big).unwrap();
     let para = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. "
         .repeat(40);
-    for i in 0..1500 {
+    for i in 0..FILES {
         std::fs::write(
             big.join(format!("f{i}.txt")),
             format!("{para}\n\nunique{i}\n\n{para}"),
@@ -274,7 +276,7 @@ fn sigkill_during_add_leaves_the_last_commit() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(500));
     assert!(
         child.try_wait().unwrap().is_none(),
         "ingest finished before the kill; make the batch larger"
@@ -295,7 +297,7 @@ fn sigkill_during_add_leaves_the_last_commit() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
-        stderr_of(&out).contains("added 1500"),
+        stderr_of(&out).contains(&format!("added {FILES}")),
         "{}",
         stderr_of(&out)
     );
