@@ -34,7 +34,7 @@ pub enum IndexCommand {
         #[arg(long)]
         prune: bool,
         #[command(flatten)]
-        rows: RowArgs,
+        rows: RowFields,
     },
     /// Remove files, or everything under directories, from the index
     Rm {
@@ -67,22 +67,6 @@ pub enum IndexCommand {
     },
     /// Re-read every indexed file into a fresh index (after a lore upgrade)
     Rebuild,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct RowArgs {
-    /// JSONL/CSV/TSV: the field holding the text (default: text)
-    #[arg(long, value_name = "FIELD")]
-    pub text_field: Option<String>,
-    /// JSONL/CSV/TSV: the field holding a row id (default: _id or id, else the row number)
-    #[arg(long, value_name = "FIELD")]
-    pub id_field: Option<String>,
-    /// JSONL/CSV/TSV: the field holding a title (default: title when present)
-    #[arg(long, value_name = "FIELD")]
-    pub title_field: Option<String>,
-    /// JSONL/CSV/TSV: the field holding a label (labelled examples)
-    #[arg(long, value_name = "FIELD")]
-    pub label_field: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,12 +199,6 @@ pub fn run_index(loaded: &Loaded, args: IndexArgs) -> anyhow::Result<()> {
         IndexCommand::Add { paths, prune, rows } => {
             let files = ingest::expand(&paths).map_err(ingest_error)?;
             let idx = KnowledgeIndex::open(&root, &name, true).map_err(index_error)?;
-            let rows = RowFields {
-                text: rows.text_field,
-                id: rows.id_field,
-                title: rows.title_field,
-                label: rows.label_field,
-            };
             let opts = add_options(loaded, rows, prune);
             let prune_under: Vec<PathBuf> = paths
                 .iter()

@@ -402,17 +402,10 @@ async fn cmd_run(loaded: &Loaded, global: &GlobalArgs, args: RunArgs) -> anyhow:
     let mut sink = sink_for(format, stdout.lock());
     let outcome = {
         let task = tasks::run::execute(&engine, &messages, &params, sink.as_mut());
-        tokio::select! {
-            r = task => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
+        with_interrupt(task).await
     };
-    let Some(result) = outcome else {
-        sink.interrupted()?;
-        return Err(AppError::new(Exit::Interrupted, "interrupted").into());
-    };
-    let report = result.map_err(task_error)?;
-    sink.end(&tasks::run::report_json(&engine, &report), None)?;
+    let report = finish(outcome, sink.as_mut())?;
+    sink.end(&with_model(&engine, serde_json::to_value(&report)?), None)?;
     if global.verbose {
         let t = &report.finished.timings;
         eprintln!(
@@ -481,21 +474,10 @@ async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow:
             &params,
             sink.as_mut(),
         );
-        tokio::select! {
-            r = task => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
+        with_interrupt(task).await
     };
-    let Some(result) = outcome else {
-        sink.interrupted()?;
-        return Err(AppError::new(Exit::Interrupted, "interrupted").into());
-    };
-    let report = result.map_err(task_error)?;
-    let mut json = serde_json::to_value(&report)?;
-    let info = engine.info();
-    json["model"] =
-        json!({"path": info.path, "name": info.name, "context_length": info.context_length});
-    json["device"] = json!(info.device);
+    let report = finish(outcome, sink.as_mut())?;
+    let json = with_model(&engine, serde_json::to_value(&report)?);
     if !report.citations_valid {
         eprintln!("lore: warning: the answer cites passages that do not exist; they were left out of the sources");
     }
@@ -595,6 +577,31 @@ fn cmd_prompts(loaded: &Loaded, cmd: PromptsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The result of a generating task: on Ctrl-C, what was produced is
+/// flushed and the error carries exit code 130.
+fn finish<T>(
+    outcome: anyhow::Result<Result<T, TaskError>>,
+    sink: &mut dyn crate::output::Sink,
+) -> anyhow::Result<T> {
+    match outcome {
+        Ok(result) => result.map_err(task_error),
+        Err(interrupted) => {
+            sink.interrupted()?;
+            Err(interrupted)
+        }
+    }
+}
+
+/// A JSON report with the model facts added.
+fn with_model(engine: &Engine, mut json: serde_json::Value) -> serde_json::Value {
+    let info = engine.info();
+    json["model"] =
+        json!({"path": info.path, "name": info.name, "context_length": info.context_length});
+    json["device"] = json!(info.device);
+    json["timings"]["load_s"] = json!(info.load_time.as_secs_f64());
+    json
 }
 
 /// Runs `fut`, turning Ctrl-C into exit code 130.

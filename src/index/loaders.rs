@@ -19,18 +19,24 @@ pub struct Document {
     pub label: Option<String>,
 }
 
-/// Which fields of JSONL/CSV/TSV rows hold what.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which fields of JSONL/CSV/TSV rows hold what. Also the flags of
+/// `lore index add` that set them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 pub struct RowFields {
-    /// Default: `text`.
+    /// JSONL/CSV/TSV: the field holding the text (default: text)
+    #[arg(long = "text-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// Default: `_id`, then `id`, then the row number.
+    /// JSONL/CSV/TSV: the field holding a row id (default: _id or id, else the row number)
+    #[arg(long = "id-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Default: `title` when present.
+    /// JSONL/CSV/TSV: the field holding a title (default: title when present)
+    #[arg(long = "title-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// JSONL/CSV/TSV: the field holding a label (labelled examples)
+    #[arg(long = "label-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }

@@ -1,7 +1,6 @@
 //! `lore run`: one prompt in, one reply out.
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::{stream_to_sink, TaskError};
 use crate::engine::{ChatMessage, Engine, Finished, GenParams, Role};
@@ -70,17 +69,6 @@ pub async fn execute(
     let generation = engine.generate(messages, params).await?;
     let (text, finished) = stream_to_sink(generation, sink).await?;
     Ok(RunReport { text, finished })
-}
-
-/// The JSON report with the model facts added.
-pub fn report_json(engine: &Engine, report: &RunReport) -> serde_json::Value {
-    let info = engine.info();
-    let mut v = serde_json::to_value(report).unwrap_or_default();
-    v["model"] =
-        json!({"path": info.path, "name": info.name, "context_length": info.context_length});
-    v["device"] = json!(info.device);
-    v["timings"]["load_s"] = json!(info.load_time.as_secs_f64());
-    v
 }
 
 #[cfg(test)]
