@@ -24,6 +24,29 @@ fn answers_a_piped_question() {
 }
 
 #[test]
+fn verbose_logs_go_to_stderr_only() {
+    let env = TestEnv::new();
+    let run = |verbose: bool| {
+        let mut cmd = env.lore();
+        if verbose {
+            cmd.arg("-v");
+        }
+        cmd.args(["run", "-n", "8", "-t", "0"])
+            .write_stdin("What is the capital of France?")
+            .output()
+            .unwrap()
+    };
+    let (quiet, loud) = (run(false), run(true));
+    assert!(loud.status.success(), "{}", stderr_of(&loud));
+    assert_eq!(stdout_of(&quiet), stdout_of(&loud));
+    let err = stderr_of(&loud);
+    assert!(
+        err.contains("mistralrs_core"),
+        "engine log on stderr: {err}"
+    );
+}
+
+#[test]
 fn json_output_carries_text_usage_timings_and_device() {
     let env = TestEnv::new();
     let out = env

@@ -145,7 +145,7 @@ fn ingest_error(e: IngestError) -> anyhow::Error {
     }
 }
 
-fn chunking(loaded: &Loaded) -> ChunkOptions {
+pub(crate) fn chunking(loaded: &Loaded) -> ChunkOptions {
     ChunkOptions {
         target_tokens: loaded.settings.index.chunk_tokens as usize,
         overlap_tokens: loaded.settings.index.chunk_overlap as usize,

@@ -85,6 +85,9 @@ pub struct AskArgs {
     /// Passages to retrieve [setting: retrieval.top_k]
     #[arg(short = 'k', long, value_name = "N")]
     pub top_k: Option<u32>,
+    /// Answer from stdin only, without searching the index
+    #[arg(long)]
+    pub no_index: bool,
     #[command(flatten)]
     pub gen: GenArgs,
 }
@@ -424,22 +427,34 @@ async fn cmd_run(loaded: &Loaded, global: &GlobalArgs, args: RunArgs) -> anyhow:
 
 async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow::Result<()> {
     let mut params = gen_params(loaded)?;
-    let question = match args.question.filter(|q| !q.trim().is_empty()) {
-        Some(q) => q,
-        None => read_stdin()?.unwrap_or_default(),
+    // With a question argument, piped stdin is a document to answer from;
+    // without one, stdin is the question.
+    let (question, document) = match args.question.filter(|q| !q.trim().is_empty()) {
+        Some(q) => (q, read_stdin()?.filter(|d| !d.trim().is_empty())),
+        None => (read_stdin()?.unwrap_or_default(), None),
     };
     let question = question.trim().to_string();
     if question.is_empty() {
         return Err(AppError::usage("no question: give one as an argument or on stdin").into());
     }
+    if args.no_index && document.is_none() {
+        return Err(AppError::usage(
+            "--no-index answers from stdin only, but no text came on stdin (try: cat FILE | lore ask --no-index QUESTION)",
+        )
+        .into());
+    }
     let r = &loaded.settings.retrieval;
-    let idx = index::open_for_ask(loaded, &loaded.settings.index.name)?;
-    let mut passages = tasks::ask::retrieve(&idx, &question, r.top_k as usize, r.min_score as f32)
-        .map_err(index::index_error)?;
+    let k = r.top_k as usize;
+    let mut passages = if args.no_index {
+        Vec::new()
+    } else {
+        let idx = index::open_for_ask(loaded, &loaded.settings.index.name)?;
+        tasks::ask::retrieve(&idx, &question, k, r.min_score as f32).map_err(index::index_error)?
+    };
     let format = loaded.settings.output.format;
     let stdout = std::io::stdout();
     let mut sink = sink_for(format, stdout.lock());
-    if passages.is_empty() {
+    if passages.is_empty() && document.is_none() {
         let report =
             tasks::ask::not_found(&question, &r.not_found, sink.as_mut()).map_err(task_error)?;
         sink.end(&serde_json::to_value(&report)?, None)?;
@@ -450,7 +465,31 @@ async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow:
     let template = library
         .get("qa")
         .map_err(|e| AppError::usage(e.to_string()))?;
-    let (messages, dropped) = tasks::ask::pack(
+    let kb = std::mem::take(&mut passages);
+    let pack = |budget: usize| -> anyhow::Result<Vec<tasks::ask::Passage>> {
+        let mut all = match &document {
+            Some(text) => {
+                tasks::ask::stdin_passages(text, &question, k, budget, index::chunking(loaded))
+                    .map_err(index::index_error)?
+            }
+            None => Vec::new(),
+        };
+        all.extend(kb.iter().cloned());
+        tasks::ask::renumber(&mut all);
+        Ok(all)
+    };
+    // Room for the stdin text: the context less the answer and about 200
+    // tokens of template and question; packing below checks exactly.
+    let room = engine.info().context_length.saturating_sub(
+        params.max_tokens
+            + 200
+            + engine
+                .count_text_tokens(&question)
+                .await
+                .map_err(engine_error)?,
+    );
+    passages = pack(room)?;
+    let mut packed = tasks::ask::pack(
         &engine,
         &template,
         &question,
@@ -459,8 +498,28 @@ async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow:
     )
     .await
     .map_err(task_error)?;
-    if global.verbose && dropped > 0 {
-        eprintln!("lore: {dropped} retrieved passage(s) did not fit the context and were left out");
+    let lost_stdin =
+        |ps: &[tasks::ask::Passage]| document.is_some() && !ps.iter().any(|p| p.path == "<stdin>");
+    if lost_stdin(&passages) {
+        // The estimate let the whole text through but it did not fit:
+        // chunk and rank it instead.
+        passages = pack(0)?;
+        packed = tasks::ask::pack(
+            &engine,
+            &template,
+            &question,
+            &mut passages,
+            params.max_tokens,
+        )
+        .await
+        .map_err(task_error)?;
+    }
+    let (messages, dropped) = packed;
+    if global.verbose {
+        eprintln!(
+            "lore: {} passage(s) in the prompt, {dropped} left out because they did not fit the context",
+            passages.len()
+        );
     }
     // Grounded answers should not wander: cap the temperature.
     params.temperature = params.temperature.min(0.3);

@@ -177,11 +177,30 @@ pub struct Engine {
     info: ModelInfo,
 }
 
+/// Sends mistral.rs's log to stderr. Its own `with_logging` is never used:
+/// it installs a subscriber writing to stdout and prints GGUF metadata
+/// with `println!`, which would corrupt piped answers and, while an output
+/// sink holds the stdout lock, deadlock.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing_subscriber::filter::LevelFilter::INFO.into())
+        .from_env_lossy();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 impl Engine {
     /// Loads a model. The load runs in its own task so that a panic inside
     /// mistral.rs (it panics on some malformed inputs) becomes an error.
     pub async fn load(spec: &ModelSpec, opts: &LoadOptions) -> Result<Engine, EngineError> {
         let started = Instant::now();
+        if opts.verbose {
+            init_logging();
+        }
         let path = spec.display_path();
         let load_err = |message: String| EngineError::Load {
             path: path.clone(),
@@ -478,9 +497,6 @@ async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs
             if let Some(t) = template {
                 b = b.with_chat_template(t);
             }
-            if opts.verbose {
-                b = b.with_logging();
-            }
             b.build().await
         }
         ModelSpec::Hub {
@@ -493,9 +509,6 @@ async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs
             }
             if let Some(t) = template {
                 b = b.with_chat_template(t);
-            }
-            if opts.verbose {
-                b = b.with_logging();
             }
             b.build().await
         }
@@ -519,9 +532,6 @@ async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs
             }
             if let Some(t) = template {
                 b = b.with_chat_template(t);
-            }
-            if opts.verbose {
-                b = b.with_logging();
             }
             b.build().await
         }

@@ -302,15 +302,31 @@ impl KnowledgeIndex {
             message: e.to_string(),
         };
         std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
-        let (schema, f) = schema();
+        let (schema, _) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| err(&e))?;
         let index = Index::open_or_create(mmap, schema).map_err(|e| err(&e))?;
+        Self::from_index(name, dir, index)
+    }
+
+    /// A throwaway index held in memory: for text that arrives on stdin
+    /// and for evaluation corpora.
+    pub fn in_memory(name: &str) -> Result<KnowledgeIndex, IndexError> {
+        let (schema, _) = schema();
+        Self::from_index(name, Path::new(":memory:"), Index::create_in_ram(schema))
+    }
+
+    fn from_index(name: &str, dir: &Path, index: Index) -> Result<KnowledgeIndex, IndexError> {
+        let (_, f) = schema();
         register_tokenizers(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
-            .map_err(|e| err(&e))?;
+            .map_err(|e: tantivy::TantivyError| IndexError::Tantivy {
+                name: name.to_string(),
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            })?;
         Ok(KnowledgeIndex {
             name: name.to_string(),
             dir: dir.to_path_buf(),

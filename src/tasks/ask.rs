@@ -37,6 +37,10 @@ impl Passage {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Citation {
     pub n: usize,
+    /// `marker` when the answer wrote `[n]`; `overlap` when the answer
+    /// wrote no marker and lore attributed it to the passage it shares
+    /// most words with.
+    pub via: &'static str,
     pub path: String,
     pub lines: (u64, u64),
     pub heading: String,
@@ -175,6 +179,7 @@ pub fn check_citations(answer: &str, passages: &[Passage]) -> (Vec<Citation>, bo
         .filter_map(|n| passages.get(n.wrapping_sub(1)))
         .map(|p| Citation {
             n: p.n,
+            via: "marker",
             path: p.path.clone(),
             lines: p.lines,
             heading: p.heading.clone(),
@@ -182,6 +187,125 @@ pub fn check_citations(answer: &str, passages: &[Passage]) -> (Vec<Citation>, bo
         })
         .collect();
     (citations, valid)
+}
+
+fn content_words(text: &str) -> Vec<String> {
+    use unicode_segmentation::UnicodeSegmentation;
+    text.unicode_words()
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() > 2 || w.chars().any(|c| c.is_ascii_digit()))
+        .filter(|w| !ATTRIBUTION_STOP_WORDS.contains(&w.as_str()))
+        .collect()
+}
+
+const ATTRIBUTION_STOP_WORDS: &[&str] = &[
+    "the", "and", "for", "are", "you", "your", "with", "that", "this", "from", "can", "have",
+    "has", "not", "but", "our", "was", "were", "will", "what", "how", "which", "who", "when",
+    "answer", "question", "passage", "passages",
+];
+
+/// Small models often answer from a passage without writing its marker.
+/// When the answer has no marker, it is attributed to the passage holding
+/// most of its content words, if that passage holds at least half of them:
+/// the footnote then points at where the answer came from, and says so
+/// (`via: overlap`), rather than showing no source at all.
+pub fn attribute(answer: &str, passages: &[Passage]) -> Option<Citation> {
+    let words = content_words(answer);
+    let unique: std::collections::HashSet<&String> = words.iter().collect();
+    if unique.len() < 2 {
+        return None;
+    }
+    let (best, share) = passages
+        .iter()
+        .map(|p| {
+            let have: std::collections::HashSet<String> =
+                content_words(&p.text).into_iter().collect();
+            let shared = unique.iter().filter(|w| have.contains(**w)).count();
+            (p, shared as f64 / unique.len() as f64)
+        })
+        // Earlier passages ranked higher: keep the first of equal shares.
+        .fold(None::<(&Passage, f64)>, |acc, x| match acc {
+            Some(a) if a.1 >= x.1 => Some(a),
+            _ => Some(x),
+        })?;
+    (share >= 0.5).then(|| Citation {
+        n: best.n,
+        via: "overlap",
+        path: best.path.clone(),
+        lines: best.lines,
+        heading: best.heading.clone(),
+        snippet: best.snippet.clone(),
+    })
+}
+
+/// Passages from text given on stdin. Text that fits `budget_tokens`
+/// (approximate) is one passage; longer text is chunked and the chunks
+/// ranked against the question in an in-memory index, keeping `k`. When
+/// no chunk matches the question, the first `k` chunks stand in: the user
+/// gave this text on purpose, so it is never dropped as irrelevant.
+pub fn stdin_passages(
+    text: &str,
+    question: &str,
+    k: usize,
+    budget_tokens: usize,
+    chunking: crate::index::chunk::ChunkOptions,
+) -> Result<Vec<Passage>, IndexError> {
+    use crate::index::chunk::{approx_tokens, chunk, LineIndex, Markup};
+    let lines = LineIndex::new(text);
+    let whole = |range: std::ops::Range<usize>, headings: String, n: usize| {
+        let (l0, l1) = lines.lines(&range);
+        let body = text[range].to_string();
+        Passage {
+            n,
+            path: "<stdin>".into(),
+            lines: (l0 as u64, l1 as u64),
+            heading: headings,
+            score: 0.0,
+            snippet: body.chars().take(160).collect(),
+            text: body,
+        }
+    };
+    if approx_tokens(text) * 3 / 2 <= budget_tokens {
+        return Ok(vec![whole(0..text.len(), String::new(), 1)]);
+    }
+    let chunks = chunk(text, Markup::Plain, chunking);
+    let idx = KnowledgeIndex::in_memory("stdin")?;
+    {
+        let doc = crate::index::loaders::Document {
+            key: "<stdin>".into(),
+            title: String::new(),
+            text: text.to_string(),
+            markup: Markup::Plain,
+            label: None,
+        };
+        let mut w = idx.writer()?;
+        w.put_source("<stdin>", &[doc], Default::default(), chunking)?;
+        w.commit()?;
+    }
+    let hits = idx.search(
+        question,
+        &SearchOptions {
+            limit: k.max(1),
+            ..SearchOptions::default()
+        },
+    )?;
+    if hits.is_empty() {
+        return Ok(chunks
+            .into_iter()
+            .take(k.max(1))
+            .enumerate()
+            .map(|(i, c)| whole(c.range, c.headings.join(" > "), i + 1))
+            .collect());
+    }
+    Ok(passages_from(hits, f32::MIN))
+}
+
+/// Numbers passages 1.. in order after lists from several sources are
+/// joined.
+pub fn renumber(passages: &mut [Passage]) {
+    for (i, p) in passages.iter_mut().enumerate() {
+        p.n = i + 1;
+    }
 }
 
 /// The footnotes printed after a text answer.
@@ -209,7 +333,10 @@ pub async fn answer(
 ) -> Result<AskReport, TaskError> {
     let generation = engine.generate(messages, params).await?;
     let (text, finished) = stream_to_sink(generation, sink).await?;
-    let (citations, citations_valid) = check_citations(&text, &passages);
+    let (mut citations, citations_valid) = check_citations(&text, &passages);
+    if citations.is_empty() {
+        citations.extend(attribute(&text, &passages));
+    }
     Ok(AskReport {
         question: question.to_string(),
         answer: text,
@@ -272,5 +399,41 @@ mod tests {
         assert!(valid);
         assert_eq!(footnotes(&c, &ps).unwrap(), "Sources:\n[1] p1.md:L1-L2 > H");
         assert_eq!(footnotes(&[], &ps), None);
+    }
+
+    #[test]
+    fn unmarked_answers_are_attributed_by_overlap() {
+        let mut ps = vec![passage(1), passage(2)];
+        ps[0].text = "Shipping takes 2 to 4 days.".into();
+        ps[1].text = "You can return items within 30 days of delivery.".into();
+        let c = attribute("Items can be returned within 30 days.", &ps).unwrap();
+        assert_eq!((c.n, c.via), (2, "overlap"));
+        assert!(attribute("I do not know anything about that topic.", &ps).is_none());
+        assert!(attribute("Yes.", &ps).is_none());
+    }
+
+    #[test]
+    fn stdin_text_is_one_passage_or_ranked_chunks() {
+        let opts = crate::index::chunk::ChunkOptions {
+            target_tokens: 20,
+            overlap_tokens: 0,
+        };
+        let small = stdin_passages("The door code is 4711.", "door code?", 3, 1000, opts).unwrap();
+        assert_eq!(small.len(), 1);
+        assert_eq!(small[0].path, "<stdin>");
+        let mut big = String::new();
+        for i in 0..200 {
+            big.push_str(&format!(
+                "Line {i} talks about weather and nothing else at all.\n"
+            ));
+        }
+        big.push_str("The secret door code for the warehouse is 4711.\n");
+        let ranked =
+            stdin_passages(&big, "What is the warehouse door code?", 2, 100, opts).unwrap();
+        assert!(ranked.len() <= 2);
+        assert!(ranked[0].text.contains("4711"), "{:?}", ranked[0]);
+        let fallback = stdin_passages(&big, "zzzz qqqq", 2, 100, opts).unwrap();
+        assert_eq!(fallback.len(), 2);
+        assert_eq!(fallback[0].lines.0, 1);
     }
 }
