@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// Built-in templates, from `prompts/`.
 const BUILT_IN: &[(&str, &str)] = &[
+    ("classify", include_str!("../prompts/classify.jinja")),
     ("extract", include_str!("../prompts/extract.jinja")),
     ("qa", include_str!("../prompts/qa.jinja")),
     ("sentiment", include_str!("../prompts/sentiment.jinja")),
@@ -295,7 +296,14 @@ mod tests {
         let lib = Library::new(Path::new("/nonexistent"));
         assert_eq!(
             lib.names(),
-            ["extract", "qa", "sentiment", "summarize", "translate"]
+            [
+                "classify",
+                "extract",
+                "qa",
+                "sentiment",
+                "summarize",
+                "translate"
+            ]
         );
         let t = lib.get("translate").unwrap();
         let r = t

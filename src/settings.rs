@@ -27,6 +27,7 @@ pub struct Settings {
     pub index: IndexSettings,
     pub prompts: PromptSettings,
     pub retrieval: RetrievalSettings,
+    pub classify: ClassifySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +50,13 @@ pub struct RetrievalSettings {
     pub top_k: u32,
     pub min_score: f64,
     pub not_found: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifySettings {
+    pub concurrency: u32,
+    pub shots: u32,
+    pub max_item_tokens: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -98,3 +98,61 @@ fn squad_nyt_beats_the_bm25_reference() {
     assert!(r["ndcg_at_10"].as_f64().unwrap() >= 0.836, "{r}");
     assert!(r["recall_at_1"].as_f64().unwrap() >= 0.750, "{r}");
 }
+
+#[test]
+fn qa_scores_answers_retrieval_and_citations() {
+    let env = TestEnv::new();
+    env.write(
+        "qa/corpus.jsonl",
+        "{\"_id\": \"d1\", \"title\": \"France\", \"text\": \"The capital of France is Paris. Paris lies on the Seine.\"}\n\
+         {\"_id\": \"d2\", \"title\": \"Dogs\", \"text\": \"Dogs bark at the mail carrier every morning.\"}\n",
+    );
+    env.write(
+        "qa/queries.jsonl",
+        "{\"_id\": \"q1\", \"text\": \"What is the capital of France?\", \"answers\": [\"Paris\"]}\n\
+         {\"_id\": \"q2\", \"text\": \"Who do dogs bark at?\", \"answers\": {\"text\": [\"the mail carrier\"]}}\n\
+         {\"_id\": \"q3\", \"text\": \"zebra stripes\", \"answers\": [\"none\"]}\n",
+    );
+    let out = env
+        .lore()
+        .env("LORE_RETRIEVAL__MIN_SCORE", "0.1")
+        .args(["eval", "qa", "-n", "16", "-f", "json", "--corpus"])
+        .arg(env.path("qa/corpus.jsonl"))
+        .arg("--queries")
+        .arg(env.path("qa/queries.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["queries"], 3);
+    let get = |k: &str| r[k].as_f64().unwrap();
+    // Without qrels a hit is a passage holding a gold answer: q1 and q2.
+    assert!((get("retrieval_hit_rate") - 2.0 / 3.0).abs() < 1e-9, "{r}");
+    assert!((get("not_found_rate") - 1.0 / 3.0).abs() < 1e-9, "{r}");
+    // Greedy SmolLM2 names Paris from the passage.
+    assert!(get("answer_contains_gold") >= 1.0 / 3.0, "{r}");
+    for k in [
+        "exact_match",
+        "token_f1",
+        "valid_citations",
+        "citation_precision",
+    ] {
+        assert!((0.0..=1.0).contains(&get(k)), "{k}: {r}");
+    }
+    assert!(get("mean_ttft_s") > 0.0);
+
+    let bad = env
+        .bare()
+        .args(["eval", "qa", "--corpus"])
+        .arg(env.path("qa/corpus.jsonl"))
+        .arg("--queries")
+        .arg(env.write("qa/noanswers.jsonl", "{\"_id\": \"q1\", \"text\": \"x\"}\n"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr_of(&bad).contains("line 1: needs \"answers\""),
+        "{}",
+        stderr_of(&bad)
+    );
+}

@@ -72,28 +72,53 @@ pub enum IndexCommand {
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
     /// Retrieval quality on a BEIR-layout set (corpus.jsonl, queries.jsonl, qrels.tsv)
-    Retrieval {
-        #[arg(long)]
-        corpus: PathBuf,
-        #[arg(long)]
-        queries: PathBuf,
-        #[arg(long)]
-        qrels: PathBuf,
-        /// Documents ranked per query
-        #[arg(short = 'k', long, default_value_t = 10)]
-        k: usize,
-        /// Evaluate only the first N queries
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Title weight
-        #[arg(long, default_value_t = Boosts::default().title)]
-        title_boost: f32,
-        /// Heading weight
-        #[arg(long, default_value_t = Boosts::default().headings)]
-        headings_boost: f32,
-        #[arg(long, short = 'f', value_enum)]
-        format: Option<OutputFormat>,
-    },
+    Retrieval(EvalRetrievalArgs),
+    /// Answer quality of `ask` on a SQuAD-layout set (queries carry `answers`)
+    Qa(EvalQaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRetrievalArgs {
+    #[arg(long)]
+    pub corpus: PathBuf,
+    #[arg(long)]
+    pub queries: PathBuf,
+    #[arg(long)]
+    pub qrels: PathBuf,
+    /// Documents ranked per query
+    #[arg(short = 'k', long, default_value_t = 10)]
+    pub k: usize,
+    /// Evaluate only the first N queries
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Title weight
+    #[arg(long, default_value_t = Boosts::default().title)]
+    pub title_boost: f32,
+    /// Heading weight
+    #[arg(long, default_value_t = Boosts::default().headings)]
+    pub headings_boost: f32,
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<OutputFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalQaArgs {
+    #[arg(long)]
+    pub corpus: PathBuf,
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Relevance judgements; without them a retrieved passage counts as a
+    /// hit when it contains a gold answer
+    #[arg(long)]
+    pub qrels: Option<PathBuf>,
+    /// Evaluate only the first N questions
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Passages per question [setting: retrieval.top_k]
+    #[arg(short = 'k', long, value_name = "N")]
+    pub top_k: Option<u32>,
+    #[command(flatten)]
+    pub gen: crate::cli::GenArgs,
 }
 
 /// Opens the index `ask` reads. The first time, the index named "default"
@@ -159,6 +184,22 @@ fn add_options(loaded: &Loaded, rows: RowFields, prune: bool) -> AddOptions {
         max_file_bytes: loaded.settings.index.max_file_mb.saturating_mul(1_000_000),
         chunking: chunking(loaded),
     }
+}
+
+/// A progress bar on stderr when it is a terminal, counting `unit`.
+pub fn progress_bar(len: u64, unit: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "[{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
 }
 
 /// A progress bar on stderr when it is a terminal: files, MB, chunks/s.
@@ -409,58 +450,55 @@ pub fn display_path(path: &str) -> String {
         .unwrap_or_else(|| path.to_string())
 }
 
-pub fn run_eval(loaded: &Loaded, cmd: EvalCommand) -> anyhow::Result<()> {
-    match cmd {
-        EvalCommand::Retrieval {
-            corpus,
-            queries,
-            qrels,
-            k,
-            limit,
-            title_boost,
-            headings_boost,
-            format,
-        } => {
-            for p in [&corpus, &queries, &qrels] {
-                if !p.is_file() {
-                    return Err(AppError::usage(format!("no such file: {}", p.display())).into());
-                }
-            }
-            let boosts = Boosts {
-                title: title_boost,
-                headings: headings_boost,
-                ..Boosts::default()
-            };
-            let report = crate::index::eval::retrieval(
-                &corpus,
-                &queries,
-                &qrels,
-                k.max(1),
-                limit,
-                boosts,
-                chunking(loaded),
-            )
-            .map_err(|e| match e {
-                EvalError::Index(e) => index_error(e),
-                other => AppError::usage(other.to_string()).into(),
-            })?;
-            let mut out = std::io::stdout().lock();
-            if format.unwrap_or(OutputFormat::Text) == OutputFormat::Text {
-                writeln!(out, "corpus documents  {}", report.corpus_documents)?;
-                writeln!(out, "chunks            {}", report.chunks)?;
-                writeln!(out, "queries           {}", report.queries)?;
-                writeln!(out, "recall@1          {:.3}", report.recall_at_1)?;
-                writeln!(out, "recall@5          {:.3}", report.recall_at_5)?;
-                writeln!(out, "recall@10         {:.3}", report.recall_at_10)?;
-                writeln!(out, "MRR@10            {:.3}", report.mrr_at_10)?;
-                writeln!(out, "nDCG@10           {:.3}", report.ndcg_at_10)?;
-                writeln!(out, "latency p50       {:.2} ms", report.latency_p50_ms)?;
-                writeln!(out, "latency p99       {:.2} ms", report.latency_p99_ms)?;
-                writeln!(out, "indexing          {:.2} s", report.index_seconds)?;
-            } else {
-                writeln!(out, "{}", serde_json::to_string(&report)?)?;
-            }
-            Ok(())
+pub fn run_eval(loaded: &Loaded, args: EvalRetrievalArgs) -> anyhow::Result<()> {
+    let EvalRetrievalArgs {
+        corpus,
+        queries,
+        qrels,
+        k,
+        limit,
+        title_boost,
+        headings_boost,
+        format,
+    } = args;
+    for p in [&corpus, &queries, &qrels] {
+        if !p.is_file() {
+            return Err(AppError::usage(format!("no such file: {}", p.display())).into());
         }
     }
+    let boosts = Boosts {
+        title: title_boost,
+        headings: headings_boost,
+        ..Boosts::default()
+    };
+    let report = crate::index::eval::retrieval(
+        &corpus,
+        &queries,
+        &qrels,
+        k.max(1),
+        limit,
+        boosts,
+        chunking(loaded),
+    )
+    .map_err(|e| match e {
+        EvalError::Index(e) => index_error(e),
+        other => AppError::usage(other.to_string()).into(),
+    })?;
+    let mut out = std::io::stdout().lock();
+    if format.unwrap_or(OutputFormat::Text) == OutputFormat::Text {
+        writeln!(out, "corpus documents  {}", report.corpus_documents)?;
+        writeln!(out, "chunks            {}", report.chunks)?;
+        writeln!(out, "queries           {}", report.queries)?;
+        writeln!(out, "recall@1          {:.3}", report.recall_at_1)?;
+        writeln!(out, "recall@5          {:.3}", report.recall_at_5)?;
+        writeln!(out, "recall@10         {:.3}", report.recall_at_10)?;
+        writeln!(out, "MRR@10            {:.3}", report.mrr_at_10)?;
+        writeln!(out, "nDCG@10           {:.3}", report.ndcg_at_10)?;
+        writeln!(out, "latency p50       {:.2} ms", report.latency_p50_ms)?;
+        writeln!(out, "latency p99       {:.2} ms", report.latency_p99_ms)?;
+        writeln!(out, "indexing          {:.2} s", report.index_seconds)?;
+    } else {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    }
+    Ok(())
 }

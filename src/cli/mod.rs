@@ -2,6 +2,7 @@
 //! Everything here is wiring; the work lives in `tasks`, `engine`, `index`,
 //! `models`.
 
+mod classify;
 mod index;
 
 use std::io::{IsTerminal, Read, Write};
@@ -58,6 +59,8 @@ pub enum Command {
     Ask(AskArgs),
     /// Send one prompt (argument and/or stdin) and print the reply
     Run(RunArgs),
+    /// Put each input line under one label of a set
+    Classify(classify::ClassifyArgs),
     /// List and convert model files
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -232,6 +235,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
         }
     }
+    if let Command::Eval(index::EvalCommand::Qa(a)) = &cli.command {
+        gen_flags(&a.gen, &mut sources);
+        if let Some(k) = a.top_k {
+            sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
+        }
+    }
     let loaded = settings::load(&sources).map_err(AppError::from)?;
     for warning in &loaded.warnings {
         eprintln!("lore: warning: {warning}");
@@ -239,6 +248,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => cmd_run(&loaded, &cli.global, args).await,
         Command::Ask(args) => cmd_ask(&loaded, &cli.global, args).await,
+        Command::Classify(args) => classify::run(&loaded, &cli.global, args).await,
         Command::Models(ModelsCommand::List { format }) => {
             cmd_models_list(&loaded, format.unwrap_or(loaded.settings.output.format))
         }
@@ -250,7 +260,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }) => cmd_quantize(&input, &output, quant, force),
         Command::Prompts(cmd) => cmd_prompts(&loaded, cmd),
         Command::Index(args) => index::run_index(&loaded, args),
-        Command::Eval(cmd) => index::run_eval(&loaded, cmd),
+        Command::Eval(index::EvalCommand::Qa(args)) => {
+            cmd_eval_qa(&loaded, &cli.global, args).await
+        }
+        Command::Eval(index::EvalCommand::Retrieval(args)) => index::run_eval(&loaded, args),
         Command::Config(ConfigCommand::Show) => {
             print!("{}", settings::render_show(&loaded));
             Ok(())
@@ -545,6 +558,103 @@ async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow:
     Ok(())
 }
 
+async fn cmd_eval_qa(
+    loaded: &Loaded,
+    global: &GlobalArgs,
+    args: index::EvalQaArgs,
+) -> anyhow::Result<()> {
+    use crate::index::eval::{self, EvalError};
+    for p in [Some(&args.corpus), Some(&args.queries), args.qrels.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if !p.is_file() {
+            return Err(AppError::usage(format!("no such file: {}", p.display())).into());
+        }
+    }
+    let eval_err = |e: EvalError| match e {
+        EvalError::Index(e) => index::index_error(e),
+        other => AppError::usage(other.to_string()).into(),
+    };
+    let mut queries = eval::read_qa_queries(&args.queries).map_err(eval_err)?;
+    let qrels = match &args.qrels {
+        Some(p) => Some(eval::read_qrels(p).map_err(eval_err)?),
+        None => None,
+    };
+    if let Some(q) = &qrels {
+        queries.retain(|x| q.contains_key(&x.id));
+    }
+    queries.truncate(args.limit.unwrap_or(usize::MAX));
+    if queries.is_empty() {
+        return Err(AppError::usage("no queries to evaluate").into());
+    }
+    let (idx, _, prefix) =
+        eval::corpus_index(&args.corpus, index::chunking(loaded)).map_err(eval_err)?;
+    let engine = with_interrupt(load_engine(loaded, global.verbose)).await??;
+    let library = prompts::Library::new(&loaded.settings.prompts_dir());
+    let template = library
+        .get("qa")
+        .map_err(|e| AppError::usage(e.to_string()))?;
+    let mut params = gen_params(loaded)?;
+    params.temperature = 0.0;
+    let setup = tasks::eval_qa::QaSetup {
+        engine: &engine,
+        template: &template,
+        index: &idx,
+        key_prefix: &prefix,
+        qrels: qrels.as_ref(),
+        k: loaded.settings.retrieval.top_k as usize,
+        min_score: loaded.settings.retrieval.min_score as f32,
+        params,
+    };
+    let bar = index::progress_bar(queries.len() as u64, "questions");
+    let task = tasks::eval_qa::run(&setup, &queries, |done, _| bar.set_position(done as u64));
+    let report = with_interrupt(task).await?.map_err(task_error)?;
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    if loaded.settings.output.format == OutputFormat::Text {
+        let rows = [
+            ("questions", format!("{}", report.queries)),
+            ("passages (k)", format!("{}", report.k)),
+            (
+                "retrieval hit rate",
+                format!("{:.3}", report.retrieval_hit_rate),
+            ),
+            ("not found", format!("{:.3}", report.not_found_rate)),
+            ("exact match", format!("{:.3}", report.exact_match)),
+            ("token F1", format!("{:.3}", report.token_f1)),
+            (
+                "answer has gold",
+                format!("{:.3}", report.answer_contains_gold),
+            ),
+            ("valid citations", format!("{:.3}", report.valid_citations)),
+            (
+                "  written as [n]",
+                format!("{:.3}", report.marker_citations),
+            ),
+            (
+                "  citing relevant",
+                format!("{:.3}", report.citation_precision),
+            ),
+            ("mean TTFT", format!("{:.3} s", report.mean_ttft_s)),
+            (
+                "mean generation",
+                format!("{:.1} tok/s", report.mean_generated_tokens_per_s),
+            ),
+        ];
+        for (k, v) in rows {
+            writeln!(out, "{k:<20}{v}")?;
+        }
+    } else {
+        writeln!(
+            out,
+            "{}",
+            with_model(&engine, serde_json::to_value(&report)?)
+        )?;
+    }
+    Ok(())
+}
+
 /// Renders the input through a template: its system prompt (or the
 /// configured one), its user message, and its output constraint.
 fn templated(
@@ -581,7 +691,11 @@ fn templated(
     let constraint = if let Some(schema) = rendered.schema {
         Some(Constraint::JsonSchema(schema))
     } else if !rendered.choices.is_empty() {
-        let alternatives: Vec<String> = rendered.choices.iter().map(|c| regex_escape(c)).collect();
+        let alternatives: Vec<String> = rendered
+            .choices
+            .iter()
+            .map(|c| crate::tasks::classify::regex_escape(c))
+            .collect();
         Some(Constraint::Regex(format!("({})", alternatives.join("|"))))
     } else {
         None
@@ -593,18 +707,6 @@ fn templated(
             ..params
         },
     ))
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
 }
 
 fn cmd_prompts(loaded: &Loaded, cmd: PromptsCommand) -> anyhow::Result<()> {
@@ -676,6 +778,8 @@ fn task_error(e: TaskError) -> anyhow::Error {
         TaskError::Engine(e) => engine_error(e),
         TaskError::Output(io) => anyhow::Error::new(io).context("cannot write output"),
         TaskError::Prompt(e) => AppError::usage(e.to_string()).into(),
+        TaskError::Index(e) => index::index_error(e),
+        TaskError::Input(m) => AppError::usage(m).into(),
     }
 }
 

@@ -292,15 +292,11 @@ impl Engine {
         messages: &[ChatMessage],
         params: &GenParams,
     ) -> Result<Generation, EngineError> {
-        let prompt_tokens = self.count_tokens(messages).await?;
-        let limit = self.info.context_length;
-        if prompt_tokens >= limit {
-            return Err(EngineError::TooLarge {
-                prompt: prompt_tokens,
-                limit,
-            });
-        }
-        let max_tokens = params.max_tokens.min(limit - prompt_tokens).max(1);
+        let prompt_tokens = self.prompt_tokens(messages).await?;
+        let max_tokens = params
+            .max_tokens
+            .min(self.info.context_length - prompt_tokens)
+            .max(1);
         let request = build_request(messages, params, max_tokens);
 
         let (tx, rx) = mpsc::channel(256);
@@ -311,6 +307,67 @@ impl Engine {
             drain(&model, request, prompt_tokens, tx).await;
         });
         Ok(Generation { rx, task })
+    }
+}
+
+impl Engine {
+    /// The prompt's size in tokens, or `TooLarge` when it leaves no room
+    /// for a single generated token.
+    async fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, EngineError> {
+        let prompt = self.count_tokens(messages).await?;
+        let limit = self.info.context_length;
+        if prompt >= limit {
+            return Err(EngineError::TooLarge { prompt, limit });
+        }
+        Ok(prompt)
+    }
+
+    /// The model's probabilities for the first token of its reply: the
+    /// `top_n` most likely tokens as (text, probability), most likely
+    /// first. Classification scores labels with these.
+    pub async fn first_token_distribution(
+        &self,
+        messages: &[ChatMessage],
+        top_n: usize,
+    ) -> Result<Vec<(String, f64)>, EngineError> {
+        self.prompt_tokens(messages).await?;
+        // Temperature 1 with no top-k/top-p filter: mistral.rs then reports
+        // the softmax of the raw logits. (Greedy requests report logits,
+        // not probabilities.)
+        let request = messages
+            .iter()
+            .fold(RequestBuilder::new(), |acc, m| {
+                acc.add_message(role(m.role), &m.content)
+            })
+            .set_sampling(SamplingParams::neutral())
+            .set_sampler_temperature(1.0)
+            .set_sampler_max_len(1)
+            .return_logprobs(true)
+            .set_sampler_topn_logprobs(top_n);
+        let response = self
+            .model
+            .send_chat_request(request)
+            .await
+            .map_err(|e| EngineError::Request(e.to_string()))?;
+        let top = response
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.logprobs)
+            .and_then(|l| l.content)
+            .and_then(|c| c.into_iter().next())
+            .map(|first| first.top_logprobs)
+            .unwrap_or_default();
+        Ok(top
+            .into_iter()
+            // mistral.rs reports log10 probabilities.
+            .map(|t| {
+                (
+                    t.bytes.unwrap_or_default(),
+                    10f64.powf(f64::from(t.logprob)),
+                )
+            })
+            .collect())
     }
 }
 

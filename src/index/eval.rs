@@ -158,6 +158,150 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// Indexes a BEIR `corpus.jsonl` (`_id`, `title`, `text`) in memory.
+/// Returns the index, the number of documents and the prefix of hit keys
+/// (`prefix` + `_id`).
+pub fn corpus_index(
+    corpus: &Path,
+    chunking: ChunkOptions,
+) -> Result<(KnowledgeIndex, usize, String), EvalError> {
+    let bytes = std::fs::read(corpus).map_err(|e| input_err(corpus, e.to_string()))?;
+    let rows = RowFields {
+        text: Some("text".into()),
+        id: Some("_id".into()),
+        title: Some("title".into()),
+        label: None,
+    };
+    let docs =
+        loaders::load(corpus, &bytes, &rows).map_err(|e| input_err(corpus, e.to_string()))?;
+    let idx = KnowledgeIndex::in_memory("eval")?;
+    let source = corpus.display().to_string();
+    {
+        let mut w = idx.writer()?;
+        w.put_source(&source, &docs, FileEntry::default(), chunking)?;
+        w.commit()?;
+        w.finish()?;
+    }
+    Ok((idx, docs.len(), format!("{source}#")))
+}
+
+/// A question with its gold answers (SQuAD layout: `answers` is a list of
+/// strings, or `{"text": [...]}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QaQuery {
+    pub id: String,
+    pub text: String,
+    pub answers: Vec<String>,
+}
+
+/// Reads `queries.jsonl` with `answers`; queries without answers are an
+/// error naming the line, since they cannot be scored.
+pub fn read_qa_queries(path: &Path) -> Result<Vec<QaQuery>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| input_err(path, e.to_string()))?;
+    let ids = read_queries(path)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for ((n, line), (id, question)) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .zip(ids)
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| input_err(path, format!("line {}: {e}", n + 1)))?;
+        let list = match &v["answers"] {
+            serde_json::Value::Object(o) => o.get("text").cloned().unwrap_or_default(),
+            other => other.clone(),
+        };
+        let answers: Vec<String> = list
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if answers.is_empty() {
+            return Err(input_err(
+                path,
+                format!("line {}: needs \"answers\" (a list of strings)", n + 1),
+            ));
+        }
+        out.push(QaQuery {
+            id,
+            text: question,
+            answers,
+        });
+    }
+    Ok(out)
+}
+
+/// SQuAD answer normalisation: lower case, no punctuation, no articles,
+/// single spaces.
+pub fn normalize_answer(s: &str) -> String {
+    let lower: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    lower
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// 1.0 when the normalised prediction equals a normalised gold answer.
+pub fn exact_match(prediction: &str, golds: &[String]) -> f64 {
+    let p = normalize_answer(prediction);
+    f64::from(golds.iter().any(|g| normalize_answer(g) == p))
+}
+
+/// The best SQuAD token F1 of the prediction against the gold answers.
+pub fn token_f1(prediction: &str, golds: &[String]) -> f64 {
+    let p = normalize_answer(prediction);
+    let pt: Vec<&str> = p.split_whitespace().collect();
+    golds
+        .iter()
+        .map(|g| {
+            let g = normalize_answer(g);
+            let gt: Vec<&str> = g.split_whitespace().collect();
+            let mut left: HashMap<&str, usize> = HashMap::new();
+            for t in &gt {
+                *left.entry(t).or_default() += 1;
+            }
+            let mut common = 0usize;
+            for t in &pt {
+                if let Some(c) = left.get_mut(t).filter(|c| **c > 0) {
+                    *c -= 1;
+                    common += 1;
+                }
+            }
+            if common == 0 {
+                return 0.0;
+            }
+            let precision = common as f64 / pt.len() as f64;
+            let recall = common as f64 / gt.len() as f64;
+            2.0 * precision * recall / (precision + recall)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// 1.0 when a normalised gold answer appears inside the normalised
+/// prediction: fairer than exact match to chatty models.
+pub fn contains_answer(prediction: &str, golds: &[String]) -> f64 {
+    let p = format!(" {} ", normalize_answer(prediction));
+    f64::from(golds.iter().any(|g| {
+        let g = normalize_answer(g);
+        !g.is_empty() && p.contains(&format!(" {g} "))
+    }))
+}
+
 /// Builds a temporary index of `corpus` and scores every query that has
 /// relevance judgements.
 pub fn retrieval(
@@ -169,30 +313,11 @@ pub fn retrieval(
     boosts: Boosts,
     chunking: ChunkOptions,
 ) -> Result<RetrievalReport, EvalError> {
-    let bytes = std::fs::read(corpus).map_err(|e| input_err(corpus, e.to_string()))?;
-    let rows = RowFields {
-        text: Some("text".into()),
-        id: Some("_id".into()),
-        title: Some("title".into()),
-        label: None,
-    };
-    let docs =
-        loaders::load(corpus, &bytes, &rows).map_err(|e| input_err(corpus, e.to_string()))?;
     let queries = read_queries(queries)?;
     let qrels = read_qrels(qrels)?;
-
-    let tmp = tempfile::tempdir().map_err(|e| input_err(corpus, e.to_string()))?;
-    let idx = KnowledgeIndex::open_dir("eval", tmp.path())?;
     let started = Instant::now();
-    let source = corpus.display().to_string();
-    {
-        let mut w = idx.writer()?;
-        w.put_source(&source, &docs, FileEntry::default(), chunking)?;
-        w.commit()?;
-        w.finish()?;
-    }
+    let (idx, documents, prefix) = corpus_index(corpus, chunking)?;
     let index_seconds = started.elapsed().as_secs_f64();
-    let prefix = format!("{source}#");
 
     let opts = SearchOptions {
         // Several chunks may come from one document; fetch more, keep the
@@ -231,7 +356,7 @@ pub fn retrieval(
     latencies.sort_by(|a, b| a.total_cmp(b));
     let avg = |x: f64| if n > 0 { x / n as f64 } else { 0.0 };
     Ok(RetrievalReport {
-        corpus_documents: docs.len(),
+        corpus_documents: documents,
         chunks: idx.num_chunks(),
         queries: n,
         k,
@@ -249,6 +374,19 @@ pub fn retrieval(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn squad_answer_metrics() {
+        let golds = vec!["the Yankees".to_string(), "New York Yankees".to_string()];
+        assert_eq!(normalize_answer("The  Yankees!"), "yankees");
+        assert_eq!(exact_match("Yankees.", &golds), 1.0);
+        assert_eq!(exact_match("He played for the Yankees", &golds), 0.0);
+        assert_eq!(contains_answer("He played for the Yankees", &golds), 1.0);
+        assert_eq!(contains_answer("Yankeesville", &golds), 0.0);
+        // "new york" against "new york yankees": p = 1, r = 2/3.
+        assert!((token_f1("New York", &golds) - 0.8).abs() < 1e-9);
+        assert_eq!(token_f1("Boston", &golds), 0.0);
+    }
 
     #[test]
     fn metrics_on_known_rankings() {

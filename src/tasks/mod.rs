@@ -3,6 +3,8 @@
 //! terminal, a pipe or the TUI.
 
 pub mod ask;
+pub mod classify;
+pub mod eval_qa;
 pub mod run;
 
 use crate::engine::{EngineError, Event, Finished, Generation};
@@ -31,6 +33,21 @@ pub async fn stream_to_sink(
     )))
 }
 
+/// Discards text: for tasks whose replies are consumed, not shown.
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn text(&mut self, _: &str) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn end(&mut self, _: &serde_json::Value, _: Option<&str>) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn interrupted(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     #[error(transparent)]
@@ -39,4 +56,8 @@ pub enum TaskError {
     Output(std::io::Error),
     #[error(transparent)]
     Prompt(crate::prompts::PromptError),
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+    #[error("{0}")]
+    Input(String),
 }
