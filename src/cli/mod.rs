@@ -479,7 +479,7 @@ async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow:
         .get("qa")
         .map_err(|e| AppError::usage(e.to_string()))?;
     let kb = std::mem::take(&mut passages);
-    let pack = |budget: usize| -> anyhow::Result<Vec<tasks::ask::Passage>> {
+    let gather = |budget: usize| -> anyhow::Result<Vec<tasks::ask::Passage>> {
         let mut all = match &document {
             Some(text) => {
                 tasks::ask::stdin_passages(text, &question, k, budget, index::chunking(loaded))
@@ -501,23 +501,13 @@ async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow:
                 .await
                 .map_err(engine_error)?,
     );
-    passages = pack(room)?;
-    let mut packed = tasks::ask::pack(
-        &engine,
-        &template,
-        &question,
-        &mut passages,
-        params.max_tokens,
-    )
-    .await
-    .map_err(task_error)?;
-    let lost_stdin =
-        |ps: &[tasks::ask::Passage]| document.is_some() && !ps.iter().any(|p| p.path == "<stdin>");
-    if lost_stdin(&passages) {
-        // The estimate let the whole text through but it did not fit:
-        // chunk and rank it instead.
-        passages = pack(0)?;
-        packed = tasks::ask::pack(
+    // The estimate may let the whole stdin text through when it does not
+    // fit after all; the second round (budget 0) chunks and ranks it.
+    let mut budgets = [room, 0].into_iter();
+    let (messages, dropped) = loop {
+        let budget = budgets.next().unwrap_or(0);
+        passages = gather(budget)?;
+        let round = tasks::ask::pack(
             &engine,
             &template,
             &question,
@@ -526,8 +516,11 @@ async fn cmd_ask(loaded: &Loaded, global: &GlobalArgs, args: AskArgs) -> anyhow:
         )
         .await
         .map_err(task_error)?;
-    }
-    let (messages, dropped) = packed;
+        let kept_stdin = passages.iter().any(|p| p.path == "<stdin>");
+        if budget == 0 || document.is_none() || kept_stdin {
+            break round;
+        }
+    };
     if global.verbose {
         eprintln!(
             "lore: {} passage(s) in the prompt, {dropped} left out because they did not fit the context",
