@@ -69,7 +69,7 @@ pub enum Command {
     Prompts(PromptsCommand),
     /// Build and search knowledge indexes
     Index(index::IndexArgs),
-    /// Measure retrieval (and later answer) quality on evaluation sets
+    /// Measure retrieval and answer quality on evaluation sets
     #[command(subcommand)]
     Eval(index::EvalCommand),
     /// Show the effective settings and where they come from
