@@ -126,26 +126,27 @@ fn eval_prints_metrics_on_a_fixture_with_known_answers() {
         "label\ttext\nbilling\tI was charged twice for my order\nbug\tThe app crashes on start\nbilling\tWhere is my refund\n",
     );
     let gold = "billing\tI was charged twice for my order\nbug\tThe app crashes on start\nbug\tWhere is my refund\n";
-    let out = env
-        .bare()
-        .env("LORE_MODELS_DIR", env.path("no-models"))
-        .args([
-            "classify",
-            "--labels",
-            "billing,bug",
-            "--eval",
-            "--method",
-            "knn",
-            "-f",
-            "json",
-            "--examples",
-        ])
-        .arg(&examples)
-        .write_stdin(gold)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let knn_eval = |format: &str| {
+        let out = env
+            .bare()
+            .env("LORE_MODELS_DIR", env.path("no-models"))
+            .args([
+                "classify",
+                "--labels",
+                "billing,bug",
+                "--eval",
+                "--method",
+                "knn",
+            ])
+            .args(["-f", format, "--examples"])
+            .arg(&examples)
+            .write_stdin(gold)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        out
+    };
+    let v: serde_json::Value = serde_json::from_slice(&knn_eval("json").stdout).unwrap();
     assert_eq!(v["items"], 3);
     assert!(
         (v["accuracy"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9,
@@ -158,24 +159,7 @@ fn eval_prints_metrics_on_a_fixture_with_known_answers() {
     );
     assert_eq!(v["confusion"], serde_json::json!([[1, 0], [1, 1]]));
 
-    let text = env
-        .bare()
-        .args([
-            "classify",
-            "--labels",
-            "billing,bug",
-            "--eval",
-            "--method",
-            "knn",
-            "-f",
-            "text",
-            "--examples",
-        ])
-        .arg(&examples)
-        .write_stdin(gold)
-        .output()
-        .unwrap();
-    let table = stdout_of(&text);
+    let table = stdout_of(&knn_eval("text"));
     assert!(
         table.contains("accuracy   0.667") && table.contains("confusion"),
         "{table}"

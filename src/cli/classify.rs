@@ -1,13 +1,13 @@
 //! `lore classify`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
 use futures::StreamExt;
 
-use super::{index, load_engine, task_error, with_interrupt, GlobalArgs};
+use super::{index, load_engine, lossy_utf8, read_stdin, task_error, with_interrupt, GlobalArgs};
 use crate::engine::EngineError;
 use crate::error::AppError;
 use crate::prompts;
@@ -90,27 +90,18 @@ pub async fn run(loaded: &Loaded, global: &GlobalArgs, args: ClassifyArgs) -> an
     .map_err(|e| usage(e.to_string()))?;
     let eval = args.eval || args.gold_field.is_some();
     let (input, from) = match &args.input {
-        Some(p) => (
-            std::fs::read(p).map_err(|e| usage(format!("{}: {e}", p.display())))?,
-            p.display().to_string(),
-        ),
-        None => {
-            if std::io::stdin().is_terminal() {
-                return Err(usage(
-                    "no input: pipe items on stdin (one per line) or give --input FILE",
-                ));
-            }
-            let mut bytes = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut bytes)?;
-            (bytes, "<stdin>".to_string())
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
+            let from = p.display().to_string();
+            (lossy_utf8(bytes, &from), from)
         }
+        None => (
+            read_stdin()?.ok_or_else(|| {
+                usage("no input: pipe items on stdin (one per line) or give --input FILE")
+            })?,
+            "<stdin>".to_string(),
+        ),
     };
-    let input = String::from_utf8(input).unwrap_or_else(|e| {
-        eprintln!(
-            "lore: warning: {from} is not valid UTF-8; invalid bytes were replaced with U+FFFD"
-        );
-        String::from_utf8_lossy(e.as_bytes()).into_owned()
-    });
     let spec = InputSpec {
         field: args.field.clone(),
         gold_field: args.gold_field.clone(),

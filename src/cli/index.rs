@@ -163,6 +163,21 @@ pub fn index_error(e: IndexError) -> anyhow::Error {
     AppError::new(exit, e.to_string()).into()
 }
 
+pub fn eval_error(e: EvalError) -> anyhow::Error {
+    match e {
+        EvalError::Index(e) => index_error(e),
+        other => AppError::usage(other.to_string()).into(),
+    }
+}
+
+/// A usage error naming the first of `paths` that is not a file.
+pub fn require_files(paths: &[&std::path::Path]) -> anyhow::Result<()> {
+    match paths.iter().find(|p| !p.is_file()) {
+        Some(p) => Err(AppError::usage(format!("no such file: {}", p.display())).into()),
+        None => Ok(()),
+    }
+}
+
 fn ingest_error(e: IngestError) -> anyhow::Error {
     match e {
         IngestError::Index(e) => index_error(e),
@@ -461,11 +476,7 @@ pub fn run_eval(loaded: &Loaded, args: EvalRetrievalArgs) -> anyhow::Result<()> 
         headings_boost,
         format,
     } = args;
-    for p in [&corpus, &queries, &qrels] {
-        if !p.is_file() {
-            return Err(AppError::usage(format!("no such file: {}", p.display())).into());
-        }
-    }
+    require_files(&[&corpus, &queries, &qrels])?;
     let boosts = Boosts {
         title: title_boost,
         headings: headings_boost,
@@ -480,10 +491,7 @@ pub fn run_eval(loaded: &Loaded, args: EvalRetrievalArgs) -> anyhow::Result<()> 
         boosts,
         chunking(loaded),
     )
-    .map_err(|e| match e {
-        EvalError::Index(e) => index_error(e),
-        other => AppError::usage(other.to_string()).into(),
-    })?;
+    .map_err(eval_error)?;
     let mut out = std::io::stdout().lock();
     if format.unwrap_or(OutputFormat::Text) == OutputFormat::Text {
         writeln!(out, "corpus documents  {}", report.corpus_documents)?;

@@ -341,15 +341,18 @@ fn read_stdin() -> anyhow::Result<Option<String>> {
         .lock()
         .read_to_end(&mut bytes)
         .context("cannot read stdin")?;
-    Ok(Some(match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "lore: warning: stdin is not valid UTF-8; invalid bytes were replaced with U+FFFD"
-            );
-            String::from_utf8_lossy(e.as_bytes()).into_owned()
-        }
-    }))
+    Ok(Some(lossy_utf8(bytes, "stdin")))
+}
+
+/// Text from `bytes`; invalid UTF-8 is replaced, with one warning naming
+/// where the bytes came from.
+fn lossy_utf8(bytes: Vec<u8>, from: &str) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        eprintln!(
+            "lore: warning: {from} is not valid UTF-8; invalid bytes were replaced with U+FFFD"
+        );
+        String::from_utf8_lossy(e.as_bytes()).into_owned()
+    })
 }
 
 fn gen_params(loaded: &Loaded) -> anyhow::Result<GenParams> {
@@ -556,22 +559,13 @@ async fn cmd_eval_qa(
     global: &GlobalArgs,
     args: index::EvalQaArgs,
 ) -> anyhow::Result<()> {
-    use crate::index::eval::{self, EvalError};
-    for p in [Some(&args.corpus), Some(&args.queries), args.qrels.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        if !p.is_file() {
-            return Err(AppError::usage(format!("no such file: {}", p.display())).into());
-        }
-    }
-    let eval_err = |e: EvalError| match e {
-        EvalError::Index(e) => index::index_error(e),
-        other => AppError::usage(other.to_string()).into(),
-    };
-    let mut queries = eval::read_qa_queries(&args.queries).map_err(eval_err)?;
+    use crate::index::eval;
+    let mut files = vec![args.corpus.as_path(), args.queries.as_path()];
+    files.extend(args.qrels.as_deref());
+    index::require_files(&files)?;
+    let mut queries = eval::read_qa_queries(&args.queries).map_err(index::eval_error)?;
     let qrels = match &args.qrels {
-        Some(p) => Some(eval::read_qrels(p).map_err(eval_err)?),
+        Some(p) => Some(eval::read_qrels(p).map_err(index::eval_error)?),
         None => None,
     };
     if let Some(q) = &qrels {
@@ -582,7 +576,7 @@ async fn cmd_eval_qa(
         return Err(AppError::usage("no queries to evaluate").into());
     }
     let (idx, _, prefix) =
-        eval::corpus_index(&args.corpus, index::chunking(loaded)).map_err(eval_err)?;
+        eval::corpus_index(&args.corpus, index::chunking(loaded)).map_err(index::eval_error)?;
     let engine = with_interrupt(load_engine(loaded, global.verbose)).await??;
     let library = prompts::Library::new(&loaded.settings.prompts_dir());
     let template = library
@@ -684,12 +678,7 @@ fn templated(
     let constraint = if let Some(schema) = rendered.schema {
         Some(Constraint::JsonSchema(schema))
     } else if !rendered.choices.is_empty() {
-        let alternatives: Vec<String> = rendered
-            .choices
-            .iter()
-            .map(|c| crate::tasks::classify::regex_escape(c))
-            .collect();
-        Some(Constraint::Regex(format!("({})", alternatives.join("|"))))
+        Some(Constraint::one_of(&rendered.choices))
     } else {
         None
     };
@@ -886,9 +875,7 @@ fn cmd_quantize(
     quant: QuantType,
     force: bool,
 ) -> anyhow::Result<()> {
-    if !input.is_file() {
-        return Err(AppError::usage(format!("no such file: {}", input.display())).into());
-    }
+    index::require_files(&[input])?;
     quantize_with_progress(input, output, quant, force)
 }
 

@@ -50,6 +50,26 @@ pub enum Constraint {
     JsonSchema(serde_json::Value),
 }
 
+impl Constraint {
+    /// Exactly one of `choices`, written as given.
+    pub fn one_of<S: AsRef<str>>(choices: &[S]) -> Constraint {
+        let escaped: Vec<String> = choices.iter().map(|c| regex_escape(c.as_ref())).collect();
+        Constraint::Regex(format!("({})", escaped.join("|")))
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
 /// Sampling and length settings of one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenParams {
@@ -334,14 +354,12 @@ impl Engine {
         // Temperature 1 with no top-k/top-p filter: mistral.rs then reports
         // the softmax of the raw logits. (Greedy requests report logits,
         // not probabilities.)
-        let request = messages
-            .iter()
-            .fold(RequestBuilder::new(), |acc, m| {
-                acc.add_message(role(m.role), &m.content)
-            })
-            .set_sampling(SamplingParams::neutral())
-            .set_sampler_temperature(1.0)
-            .set_sampler_max_len(1)
+        let unfiltered = GenParams {
+            temperature: 1.0,
+            top_p: 1.0,
+            ..GenParams::default()
+        };
+        let request = build_request(messages, &unfiltered, 1)
             .return_logprobs(true)
             .set_sampler_topn_logprobs(top_n);
         let response = self

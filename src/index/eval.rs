@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::chunk::ChunkOptions;
 use super::loaders::{self, RowFields};
-use super::store::{Boosts, FileEntry, KnowledgeIndex, SearchOptions};
+use super::store::{Boosts, KnowledgeIndex, SearchOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -43,6 +43,22 @@ pub struct RetrievalReport {
 
 /// Reads `queries.jsonl` (`_id`, `text`) into id -> text.
 pub fn read_queries(path: &Path) -> Result<Vec<(String, String)>, EvalError> {
+    Ok(query_rows(path)?
+        .into_iter()
+        .map(|q| (q.id, q.text))
+        .collect())
+}
+
+/// One parsed line of `queries.jsonl`, keeping the whole row for fields
+/// beyond `_id` and `text`.
+struct QueryRow {
+    line: usize,
+    id: String,
+    text: String,
+    row: serde_json::Value,
+}
+
+fn query_rows(path: &Path) -> Result<Vec<QueryRow>, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| input_err(path, e.to_string()))?;
     let mut out = Vec::new();
     for (n, line) in text
@@ -56,8 +72,13 @@ pub fn read_queries(path: &Path) -> Result<Vec<(String, String)>, EvalError> {
             .as_str()
             .map(String::from)
             .or_else(|| v["_id"].as_i64().map(|i| i.to_string()));
-        match (id, v["text"].as_str()) {
-            (Some(id), Some(t)) => out.push((id, t.to_string())),
+        match (id, v["text"].as_str().map(String::from)) {
+            (Some(id), Some(text)) => out.push(QueryRow {
+                line: n + 1,
+                id,
+                text,
+                row: v,
+            }),
             _ => {
                 return Err(input_err(
                     path,
@@ -174,14 +195,8 @@ pub fn corpus_index(
     };
     let docs =
         loaders::load(corpus, &bytes, &rows).map_err(|e| input_err(corpus, e.to_string()))?;
-    let idx = KnowledgeIndex::in_memory("eval")?;
     let source = corpus.display().to_string();
-    {
-        let mut w = idx.writer()?;
-        w.put_source(&source, &docs, FileEntry::default(), chunking)?;
-        w.commit()?;
-        w.finish()?;
-    }
+    let idx = KnowledgeIndex::in_memory("eval", &source, &docs, chunking)?;
     Ok((idx, docs.len(), format!("{source}#")))
 }
 
@@ -197,18 +212,9 @@ pub struct QaQuery {
 /// Reads `queries.jsonl` with `answers`; queries without answers are an
 /// error naming the line, since they cannot be scored.
 pub fn read_qa_queries(path: &Path) -> Result<Vec<QaQuery>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| input_err(path, e.to_string()))?;
-    let ids = read_queries(path)?;
-    let mut out = Vec::with_capacity(ids.len());
-    for ((n, line), (id, question)) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .zip(ids)
-    {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| input_err(path, format!("line {}: {e}", n + 1)))?;
-        let list = match &v["answers"] {
+    let mut out = Vec::new();
+    for q in query_rows(path)? {
+        let list = match &q.row["answers"] {
             serde_json::Value::Object(o) => o.get("text").cloned().unwrap_or_default(),
             other => other.clone(),
         };
@@ -223,12 +229,12 @@ pub fn read_qa_queries(path: &Path) -> Result<Vec<QaQuery>, EvalError> {
         if answers.is_empty() {
             return Err(input_err(
                 path,
-                format!("line {}: needs \"answers\" (a list of strings)", n + 1),
+                format!("line {}: needs \"answers\" (a list of strings)", q.line),
             ));
         }
         out.push(QaQuery {
-            id,
-            text: question,
+            id: q.id,
+            text: q.text,
             answers,
         });
     }

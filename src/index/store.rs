@@ -308,11 +308,22 @@ impl KnowledgeIndex {
         Self::from_index(name, dir, index)
     }
 
-    /// A throwaway index held in memory: for text that arrives on stdin
-    /// and for evaluation corpora.
-    pub fn in_memory(name: &str) -> Result<KnowledgeIndex, IndexError> {
+    /// A throwaway index held in memory, holding `docs` under `source`:
+    /// for text that arrives on stdin, labelled examples and evaluation
+    /// corpora.
+    pub fn in_memory(
+        name: &str,
+        source: &str,
+        docs: &[Document],
+        chunking: ChunkOptions,
+    ) -> Result<KnowledgeIndex, IndexError> {
         let (schema, _) = schema();
-        Self::from_index(name, Path::new(":memory:"), Index::create_in_ram(schema))
+        let idx = Self::from_index(name, Path::new(":memory:"), Index::create_in_ram(schema))?;
+        let mut w = idx.writer()?;
+        w.put_source(source, docs, FileEntry::default(), chunking)?;
+        w.commit()?;
+        w.finish()?;
+        Ok(idx)
     }
 
     fn from_index(name: &str, dir: &Path, index: Index) -> Result<KnowledgeIndex, IndexError> {

@@ -268,20 +268,14 @@ pub fn stdin_passages(
     if approx_tokens(text) * 3 / 2 <= budget_tokens {
         return Ok(vec![whole(0..text.len(), String::new(), 1)]);
     }
-    let chunks = chunk(text, Markup::Plain, chunking);
-    let idx = KnowledgeIndex::in_memory("stdin")?;
-    {
-        let doc = crate::index::loaders::Document {
-            key: "<stdin>".into(),
-            title: String::new(),
-            text: text.to_string(),
-            markup: Markup::Plain,
-            label: None,
-        };
-        let mut w = idx.writer()?;
-        w.put_source("<stdin>", &[doc], Default::default(), chunking)?;
-        w.commit()?;
-    }
+    let doc = crate::index::loaders::Document {
+        key: "<stdin>".into(),
+        title: String::new(),
+        text: text.to_string(),
+        markup: Markup::Plain,
+        label: None,
+    };
+    let idx = KnowledgeIndex::in_memory("stdin", "<stdin>", &[doc], chunking)?;
     let hits = idx.search(
         question,
         &SearchOptions {
@@ -290,7 +284,7 @@ pub fn stdin_passages(
         },
     )?;
     if hits.is_empty() {
-        return Ok(chunks
+        return Ok(chunk(text, Markup::Plain, chunking)
             .into_iter()
             .take(k.max(1))
             .enumerate()

@@ -306,31 +306,26 @@ impl Examples {
         };
         let (items, _) =
             read_items(text, &spec, from).map_err(|e| TaskError::Input(e.to_string()))?;
-        let index = KnowledgeIndex::in_memory("examples")?;
         let mut prior = BTreeMap::new();
-        {
-            let mut w = index.writer()?;
-            let docs: Vec<crate::index::loaders::Document> = items
-                .iter()
-                .map(|i| {
-                    *prior.entry(i.gold.clone().unwrap_or_default()).or_insert(0) += 1;
-                    crate::index::loaders::Document {
-                        key: format!("{from}#{}", i.id),
-                        title: String::new(),
-                        text: i.text.clone(),
-                        markup: crate::index::chunk::Markup::Plain,
-                        label: i.gold.clone(),
-                    }
-                })
-                .collect();
-            // One chunk per example, however long.
-            let chunking = crate::index::chunk::ChunkOptions {
-                target_tokens: usize::MAX / 4,
-                overlap_tokens: 0,
-            };
-            w.put_source(from, &docs, Default::default(), chunking)?;
-            w.commit()?;
-        }
+        let docs: Vec<crate::index::loaders::Document> = items
+            .iter()
+            .map(|i| {
+                *prior.entry(i.gold.clone().unwrap_or_default()).or_insert(0) += 1;
+                crate::index::loaders::Document {
+                    key: format!("{from}#{}", i.id),
+                    title: String::new(),
+                    text: i.text.clone(),
+                    markup: crate::index::chunk::Markup::Plain,
+                    label: i.gold.clone(),
+                }
+            })
+            .collect();
+        // One chunk per example, however long.
+        let chunking = crate::index::chunk::ChunkOptions {
+            target_tokens: usize::MAX / 4,
+            overlap_tokens: 0,
+        };
+        let index = KnowledgeIndex::in_memory("examples", from, &docs, chunking)?;
         Ok(Examples { index, prior })
     }
 
@@ -595,11 +590,11 @@ impl Classifier<'_> {
         messages: &[ChatMessage],
         scores: Option<&Vec<f64>>,
     ) -> Result<String, TaskError> {
-        let alternatives: Vec<String> = self.labels.iter().map(|l| regex_escape(&l.name)).collect();
+        let names: Vec<&str> = self.labels.iter().map(|l| l.name.as_str()).collect();
         let params = GenParams {
             max_tokens: 32,
             temperature: 0.0,
-            constraint: Some(Constraint::Regex(format!("({})", alternatives.join("|")))),
+            constraint: Some(Constraint::one_of(&names)),
             ..GenParams::default()
         };
         let generation = engine.generate(messages, &params).await?;
@@ -665,18 +660,6 @@ fn cut(text: &str, ratio: f64) -> &str {
         keep -= 1;
     }
     &text[..keep]
-}
-
-pub fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
 }
 
 /// Accuracy, macro-F1, per-label precision/recall and the confusion
