@@ -11,5 +11,7 @@ pub mod models;
 pub mod output;
 pub mod prompts;
 pub mod sample_kb;
+pub mod sessions;
 pub mod settings;
 pub mod tasks;
+pub mod tui;

@@ -21,6 +21,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("qa", include_str!("../prompts/qa.jinja")),
     ("sentiment", include_str!("../prompts/sentiment.jinja")),
     ("summarize", include_str!("../prompts/summarize.jinja")),
+    ("support", include_str!("../prompts/support.jinja")),
     ("translate", include_str!("../prompts/translate.jinja")),
 ];
 
@@ -217,9 +218,19 @@ impl Template {
     pub fn render_with(&self, context: minijinja::Value) -> Result<Rendered, PromptError> {
         let env = self.environment()?;
         let tmpl = env.get_template(&self.name).map_err(|e| self.error(e))?;
-        let user = tmpl.render(context).map_err(|e| self.error(e))?;
+        let user = tmpl.render(&context).map_err(|e| self.error(e))?;
+        // The system line may use the same variables (a persona's name).
+        let system = match &self.system {
+            Some(s) if s.contains("{{") || s.contains("{%") => Some(
+                env.render_str(s, &context)
+                    .map_err(|e| self.error(e))?
+                    .trim()
+                    .to_string(),
+            ),
+            other => other.clone(),
+        };
         Ok(Rendered {
-            system: self.system.clone(),
+            system,
             user: user.trim().to_string(),
             choices: self.choices.clone(),
             schema: self.schema.as_deref().and_then(schema),
@@ -302,6 +313,7 @@ mod tests {
                 "qa",
                 "sentiment",
                 "summarize",
+                "support",
                 "translate"
             ]
         );

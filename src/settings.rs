@@ -28,6 +28,33 @@ pub struct Settings {
     pub prompts: PromptSettings,
     pub retrieval: RetrievalSettings,
     pub classify: ClassifySettings,
+    pub chat: ChatSettings,
+    pub support: SupportSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SupportSettings {
+    pub company: String,
+    pub tone: String,
+    pub may_promise: String,
+    pub must_not_promise: String,
+    pub languages: String,
+    pub greeting: String,
+    pub not_found: String,
+    pub handover_message: String,
+    pub handover_negative_turns: u32,
+    pub handover_not_found_turns: u32,
+    pub intents: String,
+    pub intent_examples: String,
+    pub sentiment_examples: String,
+    pub tickets_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatSettings {
+    pub mode: String,
+    pub mouse: bool,
+    pub sessions_dir: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,6 +242,22 @@ impl Settings {
     }
 
     /// The models directory with its default applied.
+    pub fn tickets_dir(&self) -> PathBuf {
+        if self.support.tickets_dir.is_empty() {
+            user_data_dir().join("tickets")
+        } else {
+            PathBuf::from(&self.support.tickets_dir)
+        }
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        if self.chat.sessions_dir.is_empty() {
+            user_data_dir().join("sessions")
+        } else {
+            PathBuf::from(&self.chat.sessions_dir)
+        }
+    }
+
     pub fn models_dir(&self) -> PathBuf {
         if self.models_dir.is_empty() {
             user_data_dir().join("models")

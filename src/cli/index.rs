@@ -75,6 +75,8 @@ pub enum EvalCommand {
     Retrieval(EvalRetrievalArgs),
     /// Answer quality of `ask` on a SQuAD-layout set (queries carry `answers`)
     Qa(EvalQaArgs),
+    /// Retrieval, hand-over and citations of `support` on scripted dialogues
+    Support(super::support::EvalSupportArgs),
 }
 
 #[derive(Debug, Args)]

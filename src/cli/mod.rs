@@ -2,8 +2,11 @@
 //! Everything here is wiring; the work lives in `tasks`, `engine`, `index`,
 //! `models`.
 
+mod chat;
 mod classify;
 mod index;
+mod sessions;
+mod support;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -35,8 +38,9 @@ Settings: `lore config show` prints them with their origin; see config/default.t
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// With none, `lore` opens the chat on a terminal
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Args)]
@@ -55,8 +59,12 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Full-screen chat (the default on a terminal); piped stdin is context
+    Chat(chat::ChatArgs),
     /// Answer a question from the knowledge base, citing sources
     Ask(AskArgs),
+    /// Customer-service agent over the knowledge base (TUI, or a script)
+    Support(support::SupportArgs),
     /// Send one prompt (argument and/or stdin) and print the reply
     Run(RunArgs),
     /// Put each input line under one label of a set
@@ -72,6 +80,9 @@ pub enum Command {
     /// Measure retrieval and answer quality on evaluation sets
     #[command(subcommand)]
     Eval(index::EvalCommand),
+    /// List, show, export and delete saved chat conversations
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
     /// Show the effective settings and where they come from
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -221,12 +232,49 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        Some(c) => c,
+        // `lore` alone opens the chat, but only where someone can see it:
+        // in a pipe or a script it prints usage instead.
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            Command::Chat(chat::ChatArgs::default())
+        }
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return Err(AppError::usage(
+                "no command given; `lore chat` opens the chat on a terminal, `lore run` answers one prompt",
+            )
+            .into());
+        }
+    };
     let mut sources = Sources::discover();
+    if let Command::Chat(a) = &command {
+        chat::flags(a, &mut sources);
+    }
+    if let Command::Support(a) = &command {
+        let chat_flags = chat::ChatArgs {
+            mode: Some("support".into()),
+            index: a.index.clone(),
+            ..chat::ChatArgs::default()
+        };
+        chat::flags(&chat_flags, &mut sources);
+        gen_flags(&a.gen, &mut sources);
+    }
+    if let Command::Eval(index::EvalCommand::Support(a)) = &command {
+        if let Some(n) = a.max_tokens {
+            sources.flag(
+                "generation.max_tokens",
+                FlagValue::Int(n.into()),
+                "--max-tokens",
+            );
+        }
+    }
     global_flags(&cli.global, &mut sources);
-    if let Command::Run(args) = &cli.command {
+    if let Command::Run(args) = &command {
         run_flags(args, &mut sources);
     }
-    if let Command::Ask(a) = &cli.command {
+    if let Command::Ask(a) = &command {
         gen_flags(&a.gen, &mut sources);
         if let Some(k) = a.top_k {
             sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
@@ -235,7 +283,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
         }
     }
-    if let Command::Eval(index::EvalCommand::Qa(a)) = &cli.command {
+    if let Command::Eval(index::EvalCommand::Qa(a)) = &command {
         gen_flags(&a.gen, &mut sources);
         if let Some(k) = a.top_k {
             sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
@@ -245,7 +293,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         eprintln!("lore: warning: {warning}");
     }
-    match cli.command {
+    match command {
+        Command::Chat(args) => chat::run(&loaded, &cli.global, args).await,
+        Command::Support(args) => support::run(&loaded, &cli.global, args).await,
+        Command::Eval(index::EvalCommand::Support(args)) => {
+            support::eval(&loaded, &cli.global, args).await
+        }
+        Command::Sessions(cmd) => sessions::run(&loaded, cmd),
         Command::Run(args) => cmd_run(&loaded, &cli.global, args).await,
         Command::Ask(args) => cmd_ask(&loaded, &cli.global, args).await,
         Command::Classify(args) => classify::run(&loaded, &cli.global, args).await,

@@ -19,6 +19,9 @@ pub struct Passage {
     pub score: f32,
     pub text: String,
     pub snippet: String,
+    /// Byte ranges of matched query terms inside `snippet` (for display).
+    #[serde(skip)]
+    pub highlights: Vec<std::ops::Range<usize>>,
 }
 
 impl Passage {
@@ -91,6 +94,7 @@ fn passages_from(hits: Vec<Hit>, min_score: f32) -> Vec<Passage> {
             score: h.score,
             text: h.text,
             snippet: h.snippet,
+            highlights: h.highlights,
         })
         .collect()
 }
@@ -263,6 +267,7 @@ pub fn stdin_passages(
             score: 0.0,
             snippet: body.chars().take(160).collect(),
             text: body,
+            highlights: Vec::new(),
         }
     };
     if approx_tokens(text) * 3 / 2 <= budget_tokens {
@@ -372,6 +377,7 @@ mod tests {
             score: 1.0,
             text: "t".into(),
             snippet: "s".into(),
+            highlights: Vec::new(),
         }
     }
 

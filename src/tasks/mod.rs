@@ -3,18 +3,20 @@
 //! terminal, a pipe or the TUI.
 
 pub mod ask;
+pub mod chat;
 pub mod classify;
 pub mod eval_qa;
 pub mod run;
+pub mod support;
 
 use crate::engine::{EngineError, Event, Finished, Generation};
 use crate::output::Sink;
 
 /// Forwards a generation's text to `sink` and returns the full reply with
 /// how it finished.
-pub async fn stream_to_sink(
+pub async fn stream_to_sink<S: Sink + ?Sized>(
     mut generation: Generation,
-    sink: &mut dyn Sink,
+    sink: &mut S,
 ) -> Result<(String, Finished), TaskError> {
     let mut text = String::new();
     while let Some(event) = generation.next().await {
