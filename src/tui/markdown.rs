@@ -11,16 +11,19 @@
 //! never depends on the terminal to clip.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::collections::VecDeque;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::ops::Range;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use pulldown_cmark::{Alignment, CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use syntect::easy::HighlightLines;
-use syntect::highlighting::{FontStyle, Theme as CodeTheme, ThemeSet};
+use syntect::highlighting::{FontStyle, Style as CodeStyle, Theme as CodeTheme, ThemeSet};
 use syntect::parsing::SyntaxSet;
 use unicode_segmentation::UnicodeSegmentation;
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::tui::theme::{ColorMode, Theme};
 
@@ -33,6 +36,22 @@ static SYNTAXES: LazyLock<SyntaxSet> = LazyLock::new(SyntaxSet::load_defaults_ne
 static CODE_THEME: LazyLock<Option<CodeTheme>> =
     LazyLock::new(|| ThemeSet::load_defaults().themes.remove("base16-ocean.dark"));
 
+/// Syntect's styles for each line of a code block, as byte ranges of the
+/// block's text.
+type Highlights = Arc<Vec<Vec<(CodeStyle, Range<usize>)>>>;
+
+/// Recently highlighted code blocks by a hash of language and text.
+/// Highlighting costs tens of microseconds a line (syntect on a
+/// backtracking regex engine) while everything else costs well under one,
+/// and the same blocks come back on every streamed token and every
+/// resize, so they are highlighted once. The styles do not depend on the
+/// width or the colour depth.
+static HIGHLIGHTS: Mutex<VecDeque<(u64, Highlights)>> = Mutex::new(VecDeque::new());
+const HIGHLIGHTS_KEPT: usize = 64;
+/// Bounds on one block's first highlighting (tens of milliseconds at most).
+const HIGHLIGHT_MAX_BYTES: usize = 32 * 1024;
+const HIGHLIGHT_MAX_LINE: usize = 1000;
+
 /// Indentation is sliced from here so most prefixes need no allocation.
 const BLANKS: &str = "                                                                ";
 const HASHES: &str = "######";
@@ -44,7 +63,7 @@ const NO_BREAK_BEFORE: &str = "，。、；：？！）」』】〉》〕］｝�
 /// Renders `text` as Markdown wrapped to `width` columns (width >= 1).
 /// When `streaming` is true the reply is still arriving: the last,
 /// unfinished block (text after the last blank line outside a code fence,
-/// or an unclosed ``` fence and everything after it) is shown raw (plain
+/// or an unclosed `` ``` `` fence and everything after it) is shown raw (plain
 /// text, wrapped) so nothing jumps when it closes; closed blocks are
 /// rendered as Markdown.
 pub fn render(text: &str, width: u16, theme: &Theme, streaming: bool) -> Vec<Line<'static>> {
@@ -63,8 +82,8 @@ pub fn render(text: &str, width: u16, theme: &Theme, streaming: bool) -> Vec<Lin
             out.push(Line::default());
         }
         for raw in tail.lines() {
-            let spans = [Span::styled(clean(raw).into_owned(), theme.text)];
-            wrap_into(&mut out, Vec::new(), &spans, Style::default(), width, &[]);
+            let spans = vec![Span::styled(clean(raw).into_owned(), theme.text)];
+            wrap_into(&mut out, Vec::new(), spans, Style::default(), width, &[]);
         }
     }
     out
@@ -80,7 +99,7 @@ pub fn wrap(line: Line<'static>, width: u16, indent: &[Span<'static>]) -> Vec<Li
     wrap_into(
         &mut out,
         Vec::new(),
-        &line.spans,
+        line.spans,
         line.style,
         usize::from(width.max(1)),
         indent,
@@ -118,9 +137,8 @@ fn stable_end(text: &str) -> usize {
             Some((_, ch, len)) => {
                 // An unterminated closing line may still grow ("``" -> "```x").
                 let closes = complete
-                    && fence(line).is_some_and(|(c, l, info)| {
-                        c == ch && l >= len && info.trim().is_empty()
-                    });
+                    && fence(line)
+                        .is_some_and(|(c, l, info)| c == ch && l >= len && info.trim().is_empty());
                 if closes {
                     open = None;
                     end = at;
@@ -193,7 +211,7 @@ fn push_str(cur: &mut Vec<Span<'static>>, s: &str, style: Style) {
 fn wrap_into(
     out: &mut Vec<Line<'static>>,
     first: Vec<Span<'static>>,
-    spans: &[Span<'static>],
+    spans: Vec<Span<'static>>,
     style: Style,
     width: usize,
     rest: &[Span<'static>],
@@ -205,11 +223,11 @@ fn wrap_into(
     } else {
         (Vec::new(), 0, &[][..], 0)
     };
-    let content_w = spans_width(spans);
+    let content_w = spans_width(&spans);
     // Most lines fit as they are: no need to walk their graphemes.
     if first_w + content_w <= width {
         let mut line = first;
-        line.extend(spans.iter().cloned());
+        line.extend(spans);
         out.push(Line::from(line).style(style));
         return;
     }
@@ -230,7 +248,7 @@ fn wrap_into(
     let mut word: Vec<Glyph<'_>> = Vec::new();
     // Whether the word so far is one wide character, which may break after.
     let mut word_wide = false;
-    for span in spans {
+    for span in &spans {
         for g in span.content.graphemes(true) {
             if g == " " {
                 w.place(&mut word);
@@ -352,11 +370,7 @@ impl Wrapper<'_, '_> {
     }
 
     fn new_line(&mut self) {
-        let mut spans = std::mem::take(&mut self.cur);
-        // Only a lone prefix: drop it rather than end a line with blanks.
-        if !self.content {
-            spans.clear();
-        }
+        let spans = std::mem::take(&mut self.cur);
         self.out.push(Line::from(spans).style(self.style));
         self.pushed = true;
         self.cur.extend(self.rest.iter().cloned());
@@ -373,6 +387,57 @@ impl Wrapper<'_, '_> {
             self.out.push(Line::from(spans).style(self.style));
         }
     }
+}
+
+/// The highlighting of `code` as `lang`, from the cache when it is there;
+/// `None` when syntect does not know the language or the block is too big
+/// to highlight without stalling the screen.
+fn highlighted(lang: &str, code: &str) -> Option<Highlights> {
+    if code.len() > HIGHLIGHT_MAX_BYTES {
+        return None;
+    }
+    let syntax = SYNTAXES.find_syntax_by_token(lang)?;
+    let theme = CODE_THEME.as_ref()?;
+    let mut hasher = DefaultHasher::new();
+    (lang, code).hash(&mut hasher);
+    let key = hasher.finish();
+    let cache = || HIGHLIGHTS.lock().unwrap_or_else(PoisonError::into_inner);
+    {
+        let mut kept = cache();
+        if let Some(i) = kept.iter().position(|(k, _)| *k == key) {
+            let hit = kept.remove(i)?;
+            kept.push_front(hit.clone());
+            return Some(hit.1);
+        }
+    }
+    // Highlighted without the lock, so other threads are not held up.
+    let mut h = HighlightLines::new(syntax, theme);
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for line in code.split_inclusive('\n') {
+        // Backtracking makes very long lines (minified code) slow. A line
+        // not highlighted, or one that failed, leaves the highlighter's
+        // state unknown, so the rest of the block stays plain.
+        if line.len() > HIGHLIGHT_MAX_LINE {
+            break;
+        }
+        let Ok(parts) = h.highlight_line(line, &SYNTAXES) else {
+            break;
+        };
+        let mut at = start;
+        let mut ranges = Vec::with_capacity(parts.len());
+        for (st, piece) in parts {
+            ranges.push((st, at..at + piece.len()));
+            at += piece.len();
+        }
+        lines.push(ranges);
+        start += line.len();
+    }
+    let lines = Arc::new(lines);
+    let mut kept = cache();
+    kept.push_front((key, lines.clone()));
+    kept.truncate(HIGHLIGHTS_KEPT);
+    Some(lines)
 }
 
 /// Hard-wraps one code line at `width` columns: code keeps its spaces and
@@ -431,42 +496,32 @@ fn truncate(s: &str, width: usize) -> String {
     out
 }
 
-/// Column widths that fit `room`: columns narrower than their fair share
-/// keep their natural width, so short columns are not broken to make
-/// room; the wide ones shrink in proportion to their natural widths.
-/// Needs `room >= natural.len()`.
-fn fit_columns(natural: &[usize], room: usize) -> Vec<usize> {
-    let total: usize = natural.iter().sum();
-    if total <= room {
+/// Column widths that fit `room` (at least one column for each).
+/// Each column first gets its longest word, so words are not broken while
+/// there is any way around it, then the rest of the room in proportion to
+/// how much more the column wants; with too little room even for the
+/// words, columns shrink in proportion to their longest words.
+fn fit_columns(natural: &[usize], words: &[usize], room: usize) -> Vec<usize> {
+    if natural.iter().sum::<usize>() <= room {
         return natural.to_vec();
     }
-    let n = natural.len();
-    let mut fixed = vec![false; n];
-    let mut widths = natural.to_vec();
-    loop {
-        let used: usize = (0..n).filter(|&i| fixed[i]).map(|i| widths[i]).sum();
-        let free = (0..n).filter(|&i| !fixed[i]).count();
-        if free == 0 {
-            break;
-        }
-        let share = room.saturating_sub(used) / free;
-        let mut changed = false;
-        for i in 0..n {
-            if !fixed[i] && natural[i] <= share {
-                fixed[i] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    let used: usize = (0..n).filter(|&i| fixed[i]).map(|i| widths[i]).sum();
-    let left = room.saturating_sub(used);
-    let free_total: usize = (0..n).filter(|&i| !fixed[i]).map(|i| natural[i]).sum();
-    for i in (0..n).filter(|&i| !fixed[i]) {
-        widths[i] = (natural[i] * left / free_total.max(1)).max(1);
-    }
+    let min: Vec<usize> = natural
+        .iter()
+        .zip(words)
+        .map(|(&n, &w)| w.min(n).max(1))
+        .collect();
+    let min_total: usize = min.iter().sum();
+    let mut widths: Vec<usize> = if min_total <= room {
+        let extra = room - min_total;
+        let flex_total: usize = natural.iter().zip(&min).map(|(n, m)| n - m).sum();
+        natural
+            .iter()
+            .zip(&min)
+            .map(|(&n, &m)| m + (n - m) * extra / flex_total.max(1))
+            .collect()
+    } else {
+        min.iter().map(|&m| (m * room / min_total).max(1)).collect()
+    };
     while widths.iter().sum::<usize>() > room {
         match widths.iter_mut().filter(|w| **w > 1).max() {
             Some(w) => *w -= 1,
@@ -476,7 +531,7 @@ fn fit_columns(natural: &[usize], room: usize) -> Vec<usize> {
     // Rounding leaves a few columns spare: give them to the most cut.
     let mut spare = room.saturating_sub(widths.iter().sum());
     while spare > 0 {
-        let most_cut = (0..n)
+        let most_cut = (0..widths.len())
             .filter(|&i| widths[i] < natural[i])
             .max_by_key(|&i| natural[i] - widths[i]);
         match most_cut {
@@ -488,12 +543,42 @@ fn fit_columns(natural: &[usize], room: usize) -> Vec<usize> {
     widths
 }
 
+/// The widest run a cell cannot break: its longest word, or one wide
+/// character of a CJK run (those break anywhere).
+fn longest_word(cell: &[Span<'_>]) -> usize {
+    let mut longest = 0;
+    for span in cell {
+        for word in span.content.split(' ') {
+            let w = if word.is_ascii() {
+                word.len()
+            } else if word.chars().any(|c| c.width().unwrap_or(0) > 1) {
+                2
+            } else {
+                word.width()
+            };
+            longest = longest.max(w);
+        }
+    }
+    longest
+}
+
 /// What encloses the current block, outermost first.
 enum Container {
     Quote,
     /// A list item: its marker and whether the marker is still to be
     /// written (on the item's first line).
-    Item { marker: String, pending: bool },
+    Item {
+        marker: String,
+        pending: bool,
+    },
+}
+
+struct List {
+    /// Next number (`None` for bullets).
+    next: Option<u64>,
+    /// Items hold paragraphs: CommonMark's loose list, shown with blank
+    /// lines between items as its author spaced it.
+    loose: bool,
 }
 
 struct Table {
@@ -510,8 +595,7 @@ struct Renderer<'t> {
     cur: Vec<Span<'static>>,
     styles: Vec<Style>,
     containers: Vec<Container>,
-    /// Next number of each open list (`None` for bullets).
-    lists: Vec<Option<u64>>,
+    lists: Vec<List>,
     /// Language token and text of the code block being read.
     code: Option<(String, String)>,
     /// Open links: destination and where their text starts.
@@ -624,7 +708,7 @@ impl<'t> Renderer<'t> {
     }
 
     /// Writes inline content as wrapped lines under the current prefixes.
-    fn emit(&mut self, content: &[Span<'static>]) {
+    fn emit(&mut self, content: Vec<Span<'static>>) {
         let (first, rest) = self.prefixes();
         wrap_into(
             &mut self.out,
@@ -641,7 +725,7 @@ impl<'t> Renderer<'t> {
             return;
         }
         let content = std::mem::take(&mut self.cur);
-        self.emit(&content);
+        self.emit(content);
     }
 
     /// Separates a block from the one before it by a blank line, which
@@ -687,7 +771,7 @@ impl<'t> Renderer<'t> {
             }
             Event::Html(s) => {
                 for line in s.lines() {
-                    self.emit(&[Span::styled(clean(line).into_owned(), t.dim)]);
+                    self.emit(vec![Span::styled(clean(line).into_owned(), t.dim)]);
                 }
             }
             Event::FootnoteReference(s) => {
@@ -725,6 +809,11 @@ impl<'t> Renderer<'t> {
         let t = self.theme;
         match tag {
             Tag::Paragraph | Tag::HtmlBlock => {
+                if matches!(self.containers.last(), Some(Container::Item { .. })) {
+                    if let Some(list) = self.lists.last_mut() {
+                        list.loose = true;
+                    }
+                }
                 self.flush();
                 self.block_start();
             }
@@ -759,24 +848,29 @@ impl<'t> Renderer<'t> {
             Tag::List(start) => {
                 self.flush();
                 self.block_start();
-                self.lists.push(start);
+                self.lists.push(List {
+                    next: start,
+                    loose: false,
+                });
             }
             Tag::Item => {
                 self.flush();
-                let marker = match self.lists.last_mut() {
-                    Some(Some(n)) => {
+                let marker = match self.lists.last_mut().and_then(|l| l.next.as_mut()) {
+                    Some(n) => {
                         let m = format!("{n}. ");
                         *n += 1;
                         m
                     }
-                    _ => "• ".to_string(),
+                    None => "• ".to_string(),
                 };
                 self.containers.push(Container::Item {
                     marker,
                     pending: true,
                 });
-                // Items of one list sit on consecutive lines.
-                self.need_blank = false;
+                // Items of a tight list sit on consecutive lines.
+                if !self.lists.last().is_some_and(|l| l.loose) {
+                    self.need_blank = false;
+                }
             }
             Tag::Emphasis => self.push_style(t.emphasis),
             Tag::Strong => self.push_style(t.strong),
@@ -859,7 +953,7 @@ impl<'t> Renderer<'t> {
                     self.containers.last(),
                     Some(Container::Item { pending: true, .. })
                 ) {
-                    self.emit(&[]);
+                    self.emit(Vec::new());
                 }
                 self.containers.pop();
             }
@@ -899,7 +993,7 @@ impl<'t> Renderer<'t> {
         }
     }
 
-    fn code_style(&self, st: syntect::highlighting::Style) -> Style {
+    fn code_style(&self, st: CodeStyle) -> Style {
         let fg = st.foreground;
         let mut style = match self.theme.color(fg.r, fg.g, fg.b) {
             Some(c) => Style::new().fg(c),
@@ -920,34 +1014,29 @@ impl<'t> Renderer<'t> {
         let avail = self.width - spans_width(&rest);
         // The header keeps code blocks recognisable without colour.
         let label = if lang.is_empty() { "code" } else { lang };
-        header.push(Span::styled(truncate(&format!("─ {label} ─"), avail), t.dim));
+        header.push(Span::styled(
+            truncate(&format!("─ {label} ─"), avail),
+            t.dim,
+        ));
         self.out.push(Line::from(header));
 
-        let syntax = if t.mode == ColorMode::Mono || lang.is_empty() {
+        let highlighted = if t.mode == ColorMode::Mono || lang.is_empty() {
             None
         } else {
-            SYNTAXES.find_syntax_by_token(lang)
+            highlighted(lang, code)
         };
-        let mut highlighter = syntax
-            .zip(CODE_THEME.as_ref())
-            .map(|(s, th)| HighlightLines::new(s, th));
-        for raw in code.split_inclusive('\n') {
-            let parts = highlighter
-                .as_mut()
-                .map(|h| h.highlight_line(raw, &SYNTAXES));
+        for (i, raw) in code.split_inclusive('\n').enumerate() {
+            let parts = highlighted.as_ref().and_then(|h| h.get(i));
             let spans: Vec<Span<'static>> = match parts {
-                Some(Ok(parts)) => parts
-                    .into_iter()
-                    .filter_map(|(st, s)| {
-                        let s = s.trim_end_matches(['\n', '\r']);
-                        (!s.is_empty()).then(|| Span::styled(clean(s).into_owned(), self.code_style(st)))
+                Some(parts) => parts
+                    .iter()
+                    .filter_map(|(st, range)| {
+                        let s = code.get(range.clone())?.trim_end_matches(['\n', '\r']);
+                        (!s.is_empty())
+                            .then(|| Span::styled(clean(s).into_owned(), self.code_style(*st)))
                     })
                     .collect(),
-                other => {
-                    if matches!(other, Some(Err(_))) {
-                        // The highlighter's state is unknown after an error.
-                        highlighter = None;
-                    }
+                None => {
                     let s = raw.trim_end_matches(['\n', '\r']);
                     vec![Span::styled(clean(s).into_owned(), t.code_block)]
                 }
@@ -998,26 +1087,27 @@ impl<'t> Renderer<'t> {
                     spans.extend(cell);
                 }
                 let f = lead.take().unwrap_or_else(|| rest.clone());
-                wrap_into(&mut self.out, f, &spans, Style::default(), self.width, &rest);
+                wrap_into(&mut self.out, f, spans, Style::default(), self.width, &rest);
             }
             return;
         }
 
-        let natural: Vec<usize> = (0..cols)
-            .map(|i| {
-                rows.iter()
-                    .filter_map(|r| r.get(i))
-                    .map(|c| spans_width(c))
-                    .max()
-                    .unwrap_or(0)
-                    .max(1)
-            })
-            .collect();
+        let column = |i: usize, measure: fn(&[Span<'static>]) -> usize| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| measure(c))
+                .max()
+                .unwrap_or(0)
+                .max(1)
+        };
+        let natural: Vec<usize> = (0..cols).map(|i| column(i, spans_width)).collect();
+        let words: Vec<usize> = (0..cols).map(|i| column(i, longest_word)).collect();
         let natural_total: usize = natural.iter().sum();
-        // Cell padding only while it costs no content columns to speak of.
-        let pad = usize::from(natural_total + 3 * cols < avail || avail >= 6 * cols + 1);
+        let words_total: usize = words.iter().sum();
+        // Cell padding only while it costs no broken words.
+        let pad = usize::from(natural_total.min(words_total) + 3 * cols < avail);
         let room = avail - (cols + 1) - 2 * pad * cols;
-        let widths = fit_columns(&natural, room);
+        let widths = fit_columns(&natural, &words, room);
 
         let border = |l: &str, m: &str, r: &str| {
             let mut s = String::from(l);
@@ -1038,9 +1128,10 @@ impl<'t> Renderer<'t> {
         let row_count = rows.len();
         for (ri, row) in rows.into_iter().enumerate() {
             let mut cells: Vec<Vec<Line<'static>>> = Vec::with_capacity(cols);
-            for (i, &w) in widths.iter().enumerate() {
+            let mut row = row.into_iter();
+            for &w in &widths {
                 let mut lines = Vec::new();
-                if let Some(cell) = row.get(i) {
+                if let Some(cell) = row.next() {
                     wrap_into(&mut lines, Vec::new(), cell, Style::default(), w, &[]);
                 }
                 cells.push(lines);
@@ -1132,7 +1223,58 @@ mod tests {
         for &cut in &cuts {
             for width in [1u16, 5, 20, 40] {
                 for line in render(&RICH[..cut], width, &theme, true) {
-                    assert!(line.width() <= usize::from(width), "cut {cut} width {width}");
+                    assert!(
+                        line.width() <= usize::from(width),
+                        "cut {cut} width {width}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_documents_fit_and_do_not_panic() {
+        const PIECES: [&str; 24] = [
+            "word ",
+            "longerwordthanmostlines",
+            "你好",
+            "，",
+            "\n",
+            "\n\n",
+            "- ",
+            "1. ",
+            "  ",
+            "> ",
+            "**",
+            "*",
+            "`",
+            "```rust\n",
+            "```\n",
+            "| a | b |\n|---|---|\n",
+            "| 信 | x |\n",
+            "[l](http://u) ",
+            "\t",
+            "# ",
+            "---\n",
+            "<b>",
+            "👍🏽",
+            "e\u{301}",
+        ];
+        let theme = true_color();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..300 {
+            let mut doc = String::new();
+            for _ in 0..40 {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                doc.push_str(PIECES[(seed >> 33) as usize % PIECES.len()]);
+            }
+            for width in [1u16, 4, 13, 40] {
+                for streaming in [false, true] {
+                    for line in render(&doc, width, &theme, streaming) {
+                        assert!(line.width() <= usize::from(width), "{doc:?} at {width}");
+                    }
                 }
             }
         }
@@ -1170,18 +1312,18 @@ mod tests {
     fn wrap_keeps_span_styles_and_line_style() {
         let bold = Style::new().add_modifier(Modifier::BOLD);
         let dim = Style::new().add_modifier(Modifier::DIM);
-        let line = Line::from(vec![
-            Span::styled("bold words ", bold),
-            Span::raw("plain"),
-        ])
-        .style(dim);
-        let lines = wrap(line, 6, &[Span::styled("> ", dim)]);
-        assert_eq!(texts(&lines), ["bold", "> word", "> s", "> plai", "> n"]);
+        let line =
+            Line::from(vec![Span::styled("bold words ", bold), Span::raw("plain")]).style(dim);
+        let lines = wrap(line.clone(), 7, &[Span::styled("> ", dim)]);
+        assert_eq!(texts(&lines), ["bold", "> words", "> plain"]);
         assert_eq!(lines[0].spans[0].style, bold);
         assert_eq!(lines[1].spans[0].style, dim);
         assert_eq!(lines[1].spans[1].style, bold);
-        assert_eq!(lines[3].spans[1].style, Style::default());
+        assert_eq!(lines[2].spans[1].style, Style::default());
         assert!(lines.iter().all(|l| l.style == dim));
+        // A word too long for any line starts where there is room left.
+        let lines = wrap(line, 6, &[Span::styled("> ", dim)]);
+        assert_eq!(texts(&lines), ["bold w", "> ords", "> plai", "> n"]);
     }
 
     #[test]
@@ -1213,7 +1355,11 @@ mod tests {
         assert_eq!(stable_end("a\nb"), 0);
         assert_eq!(stable_end("a\n\n```\nx\n\ny"), 3, "blank inside a fence");
         assert_eq!(stable_end("```\nx\n```\ny"), 10, "closed fence");
-        assert_eq!(stable_end("````\nx\n```\n"), 0, "shorter fence does not close");
+        assert_eq!(
+            stable_end("````\nx\n```\n"),
+            0,
+            "shorter fence does not close"
+        );
         assert_eq!(stable_end("~~~\nx\n~~~~\n"), 11, "tildes");
         assert_eq!(stable_end("```\nx\n```"), 0, "closing line may still grow");
         assert_eq!(stable_end("```x```\n\n"), 9, "inline code is no fence");
@@ -1239,9 +1385,22 @@ mod tests {
             ]
         );
         let marker = &lines[0].spans[0];
-        assert_eq!((marker.content.as_ref(), marker.style), ("• ", theme.list_marker));
+        assert_eq!(
+            (marker.content.as_ref(), marker.style),
+            ("• ", theme.list_marker)
+        );
         let nested = &lines[3].spans[1];
-        assert_eq!((nested.content.as_ref(), nested.style), ("1. ", theme.list_marker));
+        assert_eq!(
+            (nested.content.as_ref(), nested.style),
+            ("1. ", theme.list_marker)
+        );
+    }
+
+    #[test]
+    fn loose_lists_keep_their_blank_lines() {
+        let theme = true_color();
+        let all = texts(&render("- a\n\n- b\n\n  more b\n- c", 20, &theme, false));
+        assert_eq!(all, ["• a", "", "• b", "", "  more b", "", "• c"]);
     }
 
     #[test]
@@ -1254,7 +1413,10 @@ mod tests {
             ["│ quoted", "│ words", "│ that", "│ wrap", "│ ", "│ again"]
         );
         for line in &lines {
-            assert!(line.spans.iter().all(|s| s.style == theme.quote), "{line:?}");
+            assert!(
+                line.spans.iter().all(|s| s.style == theme.quote),
+                "{line:?}"
+            );
         }
     }
 
@@ -1265,7 +1427,19 @@ mod tests {
         let all = texts(&render(text, 8, &theme, false));
         assert_eq!(
             all,
-            ["# H", "", "para", "", "• a", "• b", "", "────────", "", "─ code ─", "x"]
+            [
+                "# H",
+                "",
+                "para",
+                "",
+                "• a",
+                "• b",
+                "",
+                "────────",
+                "",
+                "─ code ─",
+                "x"
+            ]
         );
     }
 
@@ -1296,7 +1470,8 @@ mod tests {
     #[test]
     fn tables_have_borders_and_fit_the_width() {
         let theme = true_color();
-        let text = "| Method | Time |\n|---|--:|\n| PayPal | 1 day |\n| Card | 3 to 10 business days |";
+        let text =
+            "| Method | Time |\n|---|--:|\n| PayPal | 1 day |\n| Card | 3 to 10 business days |";
         let lines = render(text, 80, &theme, false);
         assert_eq!(
             texts(&lines),
@@ -1313,18 +1488,44 @@ mod tests {
         assert_eq!(header.map(|s| s.style), Some(theme.strong));
         assert_eq!(lines[0].spans[0].style, theme.table_border);
 
-        let narrow = render(text, 20, &theme, false);
-        assert!(narrow.iter().all(|l| l.width() <= 20));
+        let narrow = render(text, 22, &theme, false);
+        assert!(narrow.iter().all(|l| l.width() <= 22));
         let all = texts(&narrow).join("\n");
         assert!(all.contains("│ PayPal │"), "{all}");
         assert!(all.contains("business"), "cells wrap: {all}");
     }
 
     #[test]
+    fn tables_too_narrow_for_a_grid_become_lines() {
+        let theme = true_color();
+        let text = "| a | b | c |\n|-|-|-|\n| 1 | 2 | 3 |";
+        let lines = render(text, 6, &theme, false);
+        assert_eq!(texts(&lines), ["a │ b", "│ c", "1 │ 2", "│ 3"]);
+        // Wide enough for a grid but not for padding.
+        let all = texts(&render(text, 7, &theme, false));
+        assert_eq!(all, ["┌─┬─┬─┐", "│a│b│c│", "├─┼─┼─┤", "│1│2│3│", "└─┴─┴─┘"]);
+    }
+
+    #[test]
+    fn column_widths_keep_words_whole_while_they_can() {
+        assert_eq!(fit_columns(&[6, 21, 31], &[6, 8, 5], 100), [6, 21, 31]);
+        let w = fit_columns(&[6, 21, 31], &[6, 8, 5], 30);
+        assert_eq!(w.iter().sum::<usize>(), 30);
+        assert!(w[0] == 6 && w[1] >= 8 && w[2] >= 5, "{w:?}");
+        let w = fit_columns(&[6, 21, 31], &[6, 8, 5], 12);
+        assert_eq!(w.iter().sum::<usize>(), 12);
+        assert!(w.iter().all(|&c| c >= 3), "{w:?}");
+        assert_eq!(fit_columns(&[9, 9, 9], &[9, 9, 9], 3), [1, 1, 1]);
+    }
+
+    #[test]
     fn rules_span_the_width_and_html_is_dim() {
         let theme = true_color();
         let lines = render("a\n\n***\n\n<br>", 12, &theme, false);
-        assert_eq!(texts(&lines), ["a", "", "─".repeat(12).as_str(), "", "<br>"]);
+        assert_eq!(
+            texts(&lines),
+            ["a", "", "─".repeat(12).as_str(), "", "<br>"]
+        );
         assert_eq!(lines[2].spans[0].style, theme.rule);
         assert_eq!(lines[4].spans[0].style, theme.dim);
     }
@@ -1345,7 +1546,12 @@ mod tests {
     #[test]
     fn code_is_highlighted_in_colour() {
         let theme = true_color();
-        let lines = render("```rust\nfn main() { let x = \"s\"; }\n```", 60, &theme, false);
+        let lines = render(
+            "```rust\nfn main() { let x = \"s\"; }\n```",
+            60,
+            &theme,
+            false,
+        );
         let colours: std::collections::BTreeSet<String> = lines
             .iter()
             .flat_map(|l| l.spans.iter())
@@ -1356,11 +1562,34 @@ mod tests {
             .collect();
         assert!(colours.len() >= 2, "{colours:?}");
         // 256 colours get palette entries.
-        let lines = render("```rust\nfn main() {}\n```", 60, &Theme::new(ColorMode::Ansi256), false);
+        let lines = render(
+            "```rust\nfn main() {}\n```",
+            60,
+            &Theme::new(ColorMode::Ansi256),
+            false,
+        );
         assert!(lines[1]
             .spans
             .iter()
             .all(|s| matches!(s.style.fg, Some(Color::Indexed(_)))));
+    }
+
+    #[test]
+    fn highlighting_is_cached_and_bounded() {
+        let theme = true_color();
+        let text = "```python\ndef f(x):\n    return x + 1\n```";
+        let first = render(text, 30, &theme, false);
+        assert_eq!(render(text, 30, &theme, false), first);
+        // Narrower: the cached styles are wrapped again, not re-parsed.
+        let narrow = render(text, 10, &theme, false);
+        assert_eq!(texts(&narrow)[1..], ["def f(x):", "    return", " x + 1"]);
+        // A minified line is not worth stalling the screen for.
+        let long = format!("```js\nvar a = 1;\n{}\nvar b = 2;\n```", "x+".repeat(600));
+        let lines = render(&long, 2000, &theme, false);
+        assert_ne!(lines[1].spans[0].style, theme.code_block);
+        for line in &lines[2..] {
+            assert!(line.spans.iter().all(|s| s.style == theme.code_block));
+        }
     }
 
     #[test]
