@@ -167,7 +167,7 @@ pub async fn run(loaded: &Loaded, _global: &GlobalArgs, args: ChatArgs) -> anyho
             template: library
                 .get("support")
                 .map_err(|e| AppError::usage(e.to_string()))?,
-            policy: super::support::policy(loaded),
+            policy: s.support.clone(),
             classifier: std::sync::Arc::new(super::support::turn_classifier(loaded)?),
             tickets: crate::tasks::support::TicketStore {
                 dir: s.tickets_dir(),

@@ -14,7 +14,7 @@ use crate::output::Sink;
 use crate::prompts;
 use crate::settings::{Loaded, OutputFormat};
 use crate::tasks::chat::ChatContext;
-use crate::tasks::support::{self, Agent, Dialogue, Policy, Ticket, TicketStore, TurnClassifier};
+use crate::tasks::support::{self, Agent, Dialogue, Ticket, TicketStore, TurnClassifier};
 use crate::tasks::{classify, NullSink};
 
 #[derive(Debug, Args)]
@@ -57,22 +57,6 @@ pub struct EvalSupportArgs {
     pub max_tokens: Option<u32>,
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<OutputFormat>,
-}
-
-pub(crate) fn policy(loaded: &Loaded) -> Policy {
-    let s = &loaded.settings.support;
-    Policy {
-        company: s.company.clone(),
-        tone: s.tone.clone(),
-        may_promise: s.may_promise.clone(),
-        must_not_promise: s.must_not_promise.clone(),
-        languages: s.languages.clone(),
-        greeting: s.greeting.clone(),
-        not_found: s.not_found.clone(),
-        handover_message: s.handover_message.clone(),
-        handover_negative_turns: s.handover_negative_turns as usize,
-        handover_not_found_turns: s.handover_not_found_turns as usize,
-    }
 }
 
 fn examples(setting: &str, builtin: &'static str, name: &str) -> anyhow::Result<(String, String)> {
@@ -134,7 +118,7 @@ async fn agent(loaded: &Loaded, global: &GlobalArgs) -> anyhow::Result<Agent> {
             chunking: super::index::chunking(loaded),
         },
         template: get("support")?,
-        policy: policy(loaded),
+        policy: loaded.settings.support.clone(),
         classifier: std::sync::Arc::new(classifier),
         params,
     })

@@ -21,20 +21,8 @@ use crate::prompts::Template;
 pub const INTENT_EXAMPLES: &str = include_str!("../../config/support-intents.tsv");
 pub const SENTIMENT_EXAMPLES: &str = include_str!("../../config/support-sentiment.tsv");
 
-/// Persona, policy and hand-over rules (the `[support]` settings).
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub company: String,
-    pub tone: String,
-    pub may_promise: String,
-    pub must_not_promise: String,
-    pub languages: String,
-    pub greeting: String,
-    pub not_found: String,
-    pub handover_message: String,
-    pub handover_negative_turns: usize,
-    pub handover_not_found_turns: usize,
-}
+/// Persona, policy and hand-over rules: the `[support]` settings.
+pub type Policy = crate::settings::SupportSettings;
 
 /// Labels customer turns with the classify machinery (nearest labelled
 /// examples; no model call, so it adds microseconds, not seconds).
@@ -500,7 +488,7 @@ pub async fn respond<S: Sink + ?Sized>(
             .map_err(TaskError::Output)?;
         record.reply = agent.policy.not_found.clone();
         let misses = 1 + dialogue.streak(|t| !t.found);
-        if misses >= agent.policy.handover_not_found_turns.max(1) {
+        if misses >= (agent.policy.handover_not_found_turns as usize).max(1) {
             sink.text("\n\n").map_err(TaskError::Output)?;
             let reason = format!("{misses} turns in a row found nothing in the knowledge base");
             return hand_over(agent, dialogue, record, &reason, sink);
@@ -531,7 +519,7 @@ pub async fn respond<S: Sink + ?Sized>(
     } else {
         0
     };
-    if negative >= agent.policy.handover_negative_turns.max(1) {
+    if negative >= (agent.policy.handover_negative_turns as usize).max(1) {
         sink.text("\n\n").map_err(TaskError::Output)?;
         let reason = format!("the customer was unhappy {negative} turns in a row");
         return hand_over(agent, dialogue, record, &reason, sink);

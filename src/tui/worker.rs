@@ -70,6 +70,21 @@ fn send(tx: &mpsc::UnboundedSender<Event>, ev: WorkerEvent) {
     let _ = tx.send(Event::Worker(ev));
 }
 
+/// Waits for the model; when there is none, fails turn `id` in the UI.
+async fn ready(
+    ctx: impl std::future::Future<Output = Result<ChatContext, String>>,
+    tx: &mpsc::UnboundedSender<Event>,
+    id: u64,
+) -> Option<ChatContext> {
+    match ctx.await {
+        Ok(c) => Some(c),
+        Err(message) => {
+            send(tx, WorkerEvent::Failed { turn: id, message });
+            None
+        }
+    }
+}
+
 /// Streams a turn's text to the UI.
 struct ChannelSink {
     turn: u64,
@@ -205,12 +220,8 @@ impl Worker {
                 let turn = self.turn(req);
                 let ctx = self.context();
                 self.current = Some(tokio::spawn(async move {
-                    let ctx = match ctx.await {
-                        Ok(c) => c,
-                        Err(message) => {
-                            send(&tx, WorkerEvent::Failed { turn: id, message });
-                            return;
-                        }
+                    let Some(ctx) = ready(ctx, &tx, id).await else {
+                        return;
                     };
                     let mut sink = ChannelSink {
                         turn: id,
@@ -313,12 +324,8 @@ impl Worker {
         }
         let dialogue = self.dialogue.clone();
         self.current = Some(tokio::spawn(async move {
-            let ctx = match ctx.await {
-                Ok(c) => c,
-                Err(message) => {
-                    send(&tx, WorkerEvent::Failed { turn: id, message });
-                    return;
-                }
+            let Some(ctx) = ready(ctx, &tx, id).await else {
+                return;
             };
             let agent = support::Agent {
                 ctx,
