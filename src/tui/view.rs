@@ -458,16 +458,17 @@ pub fn status_text(app: &App) -> Vec<String> {
 fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let busy = app.generating.is_some() || app.status.loading.is_some();
-    let style = if busy { t.status_busy } else { t.status };
-    let text = format!(" {} ", status_text(app).join(" │ "));
+    let parts = status_text(app);
+    let text = format!(" {} ", parts.join(" │ "));
     let buf = frame.buffer_mut();
     buf.set_style(area, t.status);
-    let first_len = status_text(app).first().map(|s| s.width() + 2).unwrap_or(0);
     buf.set_stringn(area.x, area.y, &text, area.width as usize, t.status);
     if busy {
+        // The spinner's segment stands out while work is under way.
+        let first = parts.first().map(|s| s.width() + 2).unwrap_or(0) as u16;
         buf.set_style(
-            Rect::new(area.x, area.y, (first_len as u16).min(area.width), 1),
-            style,
+            Rect::new(area.x, area.y, first.min(area.width), 1),
+            t.status_busy,
         );
     }
 }
