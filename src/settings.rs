@@ -222,48 +222,41 @@ fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
     }
 }
 
+/// A directory setting: its value, or `default` when empty.
+fn dir_or(setting: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
+    if setting.is_empty() {
+        default()
+    } else {
+        PathBuf::from(setting)
+    }
+}
+
 impl Settings {
     /// The user's prompt templates directory with its default applied.
     pub fn prompts_dir(&self) -> PathBuf {
-        if self.prompts.dir.is_empty() {
-            user_config_dir().join("prompts")
-        } else {
-            PathBuf::from(&self.prompts.dir)
-        }
+        dir_or(&self.prompts.dir, || user_config_dir().join("prompts"))
     }
 
     /// The indexes directory with its default applied.
     pub fn indexes_dir(&self) -> PathBuf {
-        if self.index.dir.is_empty() {
-            user_data_dir().join("indexes")
-        } else {
-            PathBuf::from(&self.index.dir)
-        }
+        dir_or(&self.index.dir, || user_data_dir().join("indexes"))
+    }
+
+    /// Where `lore support` writes tickets.
+    pub fn tickets_dir(&self) -> PathBuf {
+        dir_or(&self.support.tickets_dir, || {
+            user_data_dir().join("tickets")
+        })
+    }
+
+    /// Where `lore chat` saves conversations.
+    pub fn sessions_dir(&self) -> PathBuf {
+        dir_or(&self.chat.sessions_dir, || user_data_dir().join("sessions"))
     }
 
     /// The models directory with its default applied.
-    pub fn tickets_dir(&self) -> PathBuf {
-        if self.support.tickets_dir.is_empty() {
-            user_data_dir().join("tickets")
-        } else {
-            PathBuf::from(&self.support.tickets_dir)
-        }
-    }
-
-    pub fn sessions_dir(&self) -> PathBuf {
-        if self.chat.sessions_dir.is_empty() {
-            user_data_dir().join("sessions")
-        } else {
-            PathBuf::from(&self.chat.sessions_dir)
-        }
-    }
-
     pub fn models_dir(&self) -> PathBuf {
-        if self.models_dir.is_empty() {
-            user_data_dir().join("models")
-        } else {
-            PathBuf::from(&self.models_dir)
-        }
+        dir_or(&self.models_dir, || user_data_dir().join("models"))
     }
 }
 

@@ -2,12 +2,10 @@
 //! index, the session store and piped context, then hands over to the TUI.
 
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{engine_error, gen_params, GlobalArgs};
-use crate::engine::{self, LoadOptions, ModelSpec};
+use super::{gen_params, model_to_load, GlobalArgs};
 use crate::error::AppError;
 use crate::index::KnowledgeIndex;
 use crate::prompts;
@@ -66,26 +64,6 @@ pub fn flags(a: &ChatArgs, sources: &mut Sources) {
             "--temperature",
         );
     }
-}
-
-/// What `lore chat` would load for model setting `setting`.
-fn model_to_load(loaded: &Loaded, setting: &str) -> anyhow::Result<(ModelSpec, LoadOptions)> {
-    let s = &loaded.settings;
-    let models_dir = s.models_dir();
-    let hint = format!(
-        " (`lore models list` shows the models in {})",
-        models_dir.display()
-    );
-    let spec =
-        engine::spec::resolve(setting, &models_dir, &hint).map_err(|e| engine_error(e.into()))?;
-    let opts = LoadOptions {
-        force_cpu: s.model.cpu,
-        chat_template: Some(&s.model.chat_template)
-            .filter(|t| !t.is_empty())
-            .map(PathBuf::from),
-        verbose: false,
-    };
-    Ok((spec, opts))
 }
 
 pub async fn run(loaded: &Loaded, _global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<()> {

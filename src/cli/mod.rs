@@ -831,30 +831,47 @@ fn engine_error(e: EngineError) -> anyhow::Error {
 /// Resolves and loads the configured model, with a spinner on a terminal.
 pub async fn load_engine(loaded: &Loaded, verbose: bool) -> anyhow::Result<Engine> {
     let s = &loaded.settings;
+    prepare_default_model(&s.model.path, &s.models_dir())?;
+    let (spec, mut opts) = model_to_load(loaded, &s.model.path)?;
+    opts.verbose = verbose;
+    let spinner = spinner(&format!("loading {}", spec.name()));
+    let result = Engine::load(&spec, &opts).await;
+    spinner.finish_and_clear();
+    result.map_err(engine_error)
+}
+
+/// What to load for model setting `setting` (the configured one, or a
+/// `/model SPEC` in the chat), with an error hint on how to fix it.
+fn model_to_load(
+    loaded: &Loaded,
+    setting: &str,
+) -> anyhow::Result<(engine::ModelSpec, LoadOptions)> {
+    let s = &loaded.settings;
     let models_dir = s.models_dir();
-    prepare_default_model(&s.model.path, &models_dir)?;
-    let hint = if s.model.path == models::DEFAULT_MODEL {
+    let hint = if setting == models::DEFAULT_MODEL {
         " (install the default model with scripts/fetch-model.sh)".to_string()
-    } else {
+    } else if setting == s.model.path {
         format!(
             " (set by {}; `lore models list` shows the models in {})",
             loaded.origin("model.path"),
             models_dir.display()
         )
+    } else {
+        format!(
+            " (`lore models list` shows the models in {})",
+            models_dir.display()
+        )
     };
-    let spec = engine::spec::resolve(&s.model.path, &models_dir, &hint)
-        .map_err(|e| engine_error(e.into()))?;
+    let spec =
+        engine::spec::resolve(setting, &models_dir, &hint).map_err(|e| engine_error(e.into()))?;
     let opts = LoadOptions {
         force_cpu: s.model.cpu,
         chat_template: Some(&s.model.chat_template)
             .filter(|t| !t.is_empty())
             .map(PathBuf::from),
-        verbose,
+        verbose: false,
     };
-    let spinner = spinner(&format!("loading {}", spec.name()));
-    let result = Engine::load(&spec, &opts).await;
-    spinner.finish_and_clear();
-    result.map_err(engine_error)
+    Ok((spec, opts))
 }
 
 /// Makes the Q8_0 default model from its Q4_1 original on first use.

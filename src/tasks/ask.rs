@@ -307,6 +307,17 @@ pub fn renumber(passages: &mut [Passage]) {
     }
 }
 
+/// The citations of `answer`: its valid `[n]` markers, or without any, the
+/// passage it is attributed to by overlap; and whether every marker was
+/// valid.
+pub fn cite(answer: &str, passages: &[Passage]) -> (Vec<Citation>, bool) {
+    let (mut citations, valid) = check_citations(answer, passages);
+    if citations.is_empty() {
+        citations.extend(attribute(answer, passages));
+    }
+    (citations, valid)
+}
+
 /// The footnotes printed after a text answer.
 pub fn footnotes(citations: &[Citation], passages: &[Passage]) -> Option<String> {
     if citations.is_empty() {
@@ -332,10 +343,7 @@ pub async fn answer(
 ) -> Result<AskReport, TaskError> {
     let generation = engine.generate(messages, params).await?;
     let (text, finished) = stream_to_sink(generation, sink).await?;
-    let (mut citations, citations_valid) = check_citations(&text, &passages);
-    if citations.is_empty() {
-        citations.extend(attribute(&text, &passages));
-    }
+    let (citations, citations_valid) = cite(&text, &passages);
     Ok(AskReport {
         question: question.to_string(),
         answer: text,

@@ -143,10 +143,7 @@ pub async fn turn<S: Sink + ?Sized>(
     let (messages, dropped) = fit(ctx, turn, &mut passages, budget).await?;
     let generation = ctx.engine.generate(&messages, &turn.params).await?;
     let (reply, finished) = stream_to_sink(generation, sink).await?;
-    let (mut citations, citations_valid) = ask::check_citations(&reply, &passages);
-    if citations.is_empty() {
-        citations.extend(ask::attribute(&reply, &passages));
-    }
+    let (citations, citations_valid) = ask::cite(&reply, &passages);
     Ok(TurnReport {
         reply,
         found: true,
@@ -165,39 +162,34 @@ pub fn messages(
     turn: &Turn,
     passages: &[Passage],
 ) -> Result<Vec<ChatMessage>, TaskError> {
-    let mut out = Vec::new();
-    let newest = if turn.mode.grounded() || !passages.is_empty() {
+    // Grounded turns (and any turn with passages) render the newest
+    // question through the qa template; grounded modes also take its
+    // system prompt, chat mode keeps its own.
+    let (template_system, newest) = if turn.mode.grounded() || !passages.is_empty() {
         let rendered = ask::messages(&ctx.qa, &turn.user, passages).map_err(TaskError::Prompt)?;
-        let mut rendered = rendered.into_iter();
-        let first = rendered.next();
-        match first {
-            Some(m) if m.role == Role::System => {
-                out.push(system_for(turn, Some(&m.content)));
-                rendered.next().map(|m| m.content)
-            }
-            Some(m) => {
-                out.push(system_for(turn, None));
-                Some(m.content)
-            }
-            None => None,
-        }
-        .unwrap_or_else(|| turn.user.clone())
+        let system = rendered
+            .iter()
+            .find(|m| m.role == Role::System)
+            .map(|m| m.content.clone());
+        let user = rendered
+            .into_iter()
+            .rfind(|m| m.role == Role::User)
+            .map_or_else(|| turn.user.clone(), |m| m.content);
+        (system, user)
     } else {
-        out.push(system_for(turn, None));
-        turn.user.clone()
+        (None, turn.user.clone())
     };
-    out.retain(|m| !m.content.is_empty());
+    let system = match (turn.mode, template_system) {
+        (Mode::Chat, _) | (_, None) => turn.system.clone(),
+        (_, Some(t)) => t,
+    };
+    let mut out = Vec::new();
+    if !system.is_empty() {
+        out.push(ChatMessage::new(Role::System, system));
+    }
     out.extend(turn.history.iter().cloned());
     out.push(ChatMessage::new(Role::User, newest));
     Ok(out)
-}
-
-fn system_for(turn: &Turn, template: Option<&str>) -> ChatMessage {
-    let system = match (turn.mode, template) {
-        (Mode::Chat, _) | (_, None) => turn.system.clone(),
-        (_, Some(t)) => t.to_string(),
-    };
-    ChatMessage::new(Role::System, system)
 }
 
 /// Drops the oldest exchanges, then the weakest passages, until the prompt

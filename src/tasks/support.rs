@@ -501,10 +501,7 @@ pub async fn respond<S: Sink + ?Sized>(
     let (messages, passages) = fit(agent, messages, passages, dialogue, customer).await?;
     let generation = agent.ctx.engine.generate(&messages, &agent.params).await?;
     let (reply, finished): (String, Finished) = stream_to_sink(generation, sink).await?;
-    let (mut citations, valid) = ask::check_citations(&reply, &passages);
-    if citations.is_empty() {
-        citations.extend(ask::attribute(&reply, &passages));
-    }
+    let (citations, valid) = ask::cite(&reply, &passages);
     record.reply = reply;
     record.found = true;
     record.citations = citations.iter().map(citation_ref).collect();

@@ -349,12 +349,6 @@ impl App {
         })
     }
 
-    /// The conversation as the model sees it: complete exchanges only, so a
-    /// cancelled or failed reply leaves no unanswered question behind.
-    pub fn history(&self) -> Vec<ChatMessage> {
-        history_of(&self.messages)
-    }
-
     /// The session as saved now.
     pub fn snapshot(&self) -> Session {
         let mut s = self.session.clone();
@@ -445,7 +439,7 @@ impl App {
             turn,
             mode: self.status.mode,
             system: self.session.system.clone(),
-            history: self.history(),
+            history: history_of(&self.messages),
             user,
             attachment,
         }
@@ -456,10 +450,8 @@ impl App {
         let attachment = self.attachment.take();
         let turn = self.next_turn;
         self.next_turn += 1;
-        // The history is taken before the new user message counts.
-        let history_end = self.messages.len() - 1;
-        let mut req = self.request(turn, user, attachment);
-        req.history = history_of(&self.messages[..history_end]);
+        // The new user message has no reply yet, so it is not history.
+        let req = self.request(turn, user, attachment);
         let mut reply = Message::new(Speaker::Assistant, "");
         reply.streaming = true;
         self.messages.push(reply);
@@ -962,6 +954,9 @@ impl App {
     }
 }
 
+/// The conversation as the model sees it: complete exchanges only, so a
+/// cancelled or failed reply (or a message still waiting for its reply)
+/// leaves no unanswered question behind.
 fn history_of(messages: &[Message]) -> Vec<ChatMessage> {
     let mut out = Vec::new();
     let mut pending: Option<&Message> = None;
