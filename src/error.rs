@@ -63,3 +63,89 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         .find_map(|e| e.downcast_ref::<AppError>().map(|a| a.exit))
         .unwrap_or(Exit::Failure)
 }
+
+// Every layer's error maps to its exit code here, once: the CLI just uses
+// `?`.
+
+impl From<crate::model::ModelError> for AppError {
+    fn from(e: crate::model::ModelError) -> AppError {
+        use crate::model::ModelError;
+        let exit = match &e {
+            ModelError::Spec(_) | ModelError::Load { .. } => Exit::ModelLoad,
+            ModelError::TooLarge { .. } => Exit::TooLarge,
+            ModelError::Request(_) => Exit::Failure,
+        };
+        AppError::new(exit, e.to_string())
+    }
+}
+
+impl From<crate::index::IndexError> for AppError {
+    fn from(e: crate::index::IndexError) -> AppError {
+        use crate::index::IndexError;
+        let exit = match e {
+            IndexError::Missing { .. } | IndexError::Version { .. } | IndexError::Query(_) => {
+                Exit::Usage
+            }
+            IndexError::Locked { .. } | IndexError::Tantivy { .. } => Exit::Failure,
+        };
+        AppError::new(exit, e.to_string())
+    }
+}
+
+impl From<crate::eval::retrieval::EvalError> for AppError {
+    fn from(e: crate::eval::retrieval::EvalError) -> AppError {
+        match e {
+            crate::eval::retrieval::EvalError::Index(e) => e.into(),
+            other => AppError::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::index::ingest::IngestError> for AppError {
+    fn from(e: crate::index::ingest::IngestError) -> AppError {
+        match e {
+            crate::index::ingest::IngestError::Index(e) => e.into(),
+            other => AppError::usage(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::prompts::PromptError> for AppError {
+    fn from(e: crate::prompts::PromptError) -> AppError {
+        AppError::usage(e.to_string())
+    }
+}
+
+impl From<crate::sessions::SessionError> for AppError {
+    fn from(e: crate::sessions::SessionError) -> AppError {
+        let exit = if e.is_usage() {
+            Exit::Usage
+        } else {
+            Exit::Failure
+        };
+        AppError::new(exit, e.to_string())
+    }
+}
+
+impl From<crate::engine::gguf::ModelFileError> for AppError {
+    fn from(e: crate::engine::gguf::ModelFileError) -> AppError {
+        let exit = match e {
+            crate::engine::gguf::ModelFileError::Write { .. } => Exit::Failure,
+            _ => Exit::Usage,
+        };
+        AppError::new(exit, e.to_string())
+    }
+}
+
+/// A task's failure with its exit code. Output errors keep their
+/// `io::Error` in the chain, so that a closed pipe is recognised as such.
+pub fn task_error(e: crate::tasks::TaskError) -> anyhow::Error {
+    use crate::tasks::TaskError;
+    match e {
+        TaskError::Engine(e) => AppError::from(e).into(),
+        TaskError::Output(io) => anyhow::Error::new(io).context("cannot write output"),
+        TaskError::Prompt(e) => AppError::from(e).into(),
+        TaskError::Index(e) => AppError::from(e).into(),
+        TaskError::Input(m) => AppError::usage(m).into(),
+    }
+}

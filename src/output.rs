@@ -5,8 +5,6 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::settings::OutputFormat;
-
 /// Receives a task's reply as it streams and its structured result at the end.
 pub trait Sink {
     /// A piece of the reply, as generated.
@@ -16,6 +14,15 @@ pub trait Sink {
     fn end(&mut self, report: &Value, footer: Option<&str>) -> io::Result<()>;
     /// The task was interrupted: flush what was produced.
     fn interrupted(&mut self) -> io::Result<()>;
+}
+
+/// How results are written: `--format text|json|jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Jsonl,
 }
 
 /// Creates the sink for `format` writing to `out`.

@@ -9,15 +9,15 @@
 //! timestamps plus four hex digits, so they sort by creation time and a
 //! short prefix of one is usually enough to name it on the command line.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Role;
+use crate::fs::write_atomic_mode;
+pub use crate::fs::{new_id, write_atomic};
+use crate::grounding::Passage;
+use crate::model::Role;
 
 /// Longest derived title, in characters, so a title fits a list line.
 const TITLE_CHARS: usize = 60;
@@ -68,8 +68,12 @@ pub struct SessionMessage {
     pub role: Role,
     pub content: String,
     /// Passages an assistant reply was grounded in.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<SourceRef>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "stored_sources"
+    )]
+    pub sources: Vec<Passage>,
     /// A reply stopped before it finished (it is kept, but the model never
     /// sees it again).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -78,17 +82,36 @@ pub struct SessionMessage {
     pub stats: Option<ReplyStats>,
 }
 
-/// A passage cited by a reply, as `[n]` in its text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceRef {
-    pub n: usize,
-    pub path: String,
-    /// First and last line, 1-based, inclusive.
-    pub lines: (u64, u64),
-    #[serde(default)]
-    pub heading: String,
-    #[serde(default)]
-    pub snippet: String,
+/// How a passage is written into a session file: the fields files have
+/// always had, plus the score and text when there are any, so that files
+/// of passages without them read and write back unchanged.
+#[derive(Serialize)]
+struct StoredSource<'a> {
+    n: usize,
+    path: &'a str,
+    lines: (u64, u64),
+    heading: &'a str,
+    snippet: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    score: f32,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    text: &'a str,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
+}
+
+fn stored_sources<S: serde::Serializer>(sources: &[Passage], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(sources.iter().map(|p| StoredSource {
+        n: p.n,
+        path: &p.path,
+        lines: p.lines,
+        heading: &p.heading,
+        snippet: &p.snippet,
+        score: p.score,
+        text: &p.text,
+    }))
 }
 
 /// Speed and size of one reply, as the status bar showed it.
@@ -395,24 +418,6 @@ fn now_rfc3339() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// `yyyymmdd-hhmmss-xxxx` in local time. The suffix keeps two sessions
-/// started in the same second (two terminals, or `/new` twice) apart; it
-/// mixes the clock's nanoseconds, the process id and a counter through
-/// std's randomly keyed hasher.
-pub fn new_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let suffix = RandomState::new().hash_one((nanos, std::process::id(), n)) & 0xffff;
-    format!(
-        "{}-{suffix:04x}",
-        chrono::Local::now().format("%Y%m%d-%H%M%S")
-    )
-}
-
 /// The first non-blank line of the first user message, cut to
 /// [`TITLE_CHARS`] characters (the last one an ellipsis when cut).
 fn derived_title(messages: &[SessionMessage]) -> String {
@@ -430,41 +435,6 @@ fn derived_title(messages: &[SessionMessage]) -> String {
     cut.truncate(cut.trim_end().len());
     cut.push('…');
     cut
-}
-
-/// Replaces `path` with `bytes` so that no reader ever sees a partial file:
-/// the bytes go to a temporary file in the same directory (same file
-/// system, so the rename is atomic), are flushed to disk, then renamed over
-/// `path`. On any failure the temporary file is removed and `path` is left
-/// as it was. The new file gets the usual permissions (0666 less umask).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_mode(path, bytes, 0o666)
-}
-
-fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut tmp = builder.tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // Make the rename itself durable; not every platform can open a
-    // directory, and the data is already safe, so a failure is ignored.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// The conversation as a Markdown document: a title, the metadata as a
@@ -603,12 +573,15 @@ mod tests {
         s.messages.push(SessionMessage {
             role: Role::Assistant,
             content: "Hold the button [1].".into(),
-            sources: vec![SourceRef {
+            sources: vec![Passage {
                 n: 1,
                 path: "/kb/reset.md".into(),
                 lines: (3, 9),
                 heading: "Reset".into(),
                 snippet: "Hold it".into(),
+                score: 0.0,
+                text: String::new(),
+                highlights: Vec::new(),
             }],
             cancelled: true,
             stats: Some(ReplyStats {
@@ -836,19 +809,25 @@ mod tests {
                     role: Role::Assistant,
                     content: "Hold the button [1].\n".into(),
                     sources: vec![
-                        SourceRef {
+                        Passage {
                             n: 1,
                             path: "kb/reset.md".into(),
                             lines: (3, 9),
                             heading: "Reset".into(),
                             snippet: String::new(),
+                            score: 0.0,
+                            text: String::new(),
+                            highlights: Vec::new(),
                         },
-                        SourceRef {
+                        Passage {
                             n: 2,
                             path: "kb/faq.md".into(),
                             lines: (1, 2),
                             heading: String::new(),
                             snippet: String::new(),
+                            score: 0.0,
+                            text: String::new(),
+                            highlights: Vec::new(),
                         },
                     ],
                     cancelled: false,

@@ -7,7 +7,7 @@
 //! [`Settings`]; a type error names the layer, the key and the expected type.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
@@ -106,13 +106,7 @@ pub struct OutputSettings {
     pub format: OutputFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
-    Text,
-    Json,
-    Jsonl,
-}
+pub use crate::output::OutputFormat;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -262,15 +256,8 @@ impl Settings {
 
 /// Reads and merges every layer.
 pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
-    let mut layers = Vec::new();
     let mut files = Vec::new();
-
-    let default = Config::builder()
-        .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
-        .build()
-        .map_err(|e| invalid("built-in defaults", e))?;
-    layers.push(layer_from("default", &default)?);
-
+    let mut layers = vec![default_layer()?];
     for (label, path) in [
         ("user file", &sources.user_file),
         ("project file", &sources.project_file),
@@ -278,22 +265,55 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
         let Some(path) = path else { continue };
         let exists = path.is_file();
         files.push((path.clone(), exists));
-        if !exists {
-            continue;
+        if exists {
+            layers.push(file_layer(label, path)?);
         }
-        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Read {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let name = format!("{label} {}", path.display());
-        let config = Config::builder()
-            .add_source(File::from_str(&text, FileFormat::Toml))
-            .build()
-            .map_err(|e| invalid(&name, e))?;
-        layers.push(layer_from(&name, &config)?);
     }
+    let env = env_layer(sources.env.as_ref(), &layers[0])?;
+    layers.push(env);
+    layers.push(flag_layer(&sources.flags));
+    let warnings = unknown_keys(&layers);
+    let settings = merge(&layers)?;
+    Ok(Loaded {
+        settings,
+        layers,
+        warnings,
+        files,
+    })
+}
 
-    let env_vars: HashMap<String, String> = match &sources.env {
+/// The built-in defaults ([`DEFAULT_TOML`]): also the list of known keys
+/// and their types.
+fn default_layer() -> Result<Layer, SettingsError> {
+    let default = Config::builder()
+        .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+        .build()
+        .map_err(|e| invalid("built-in defaults", e))?;
+    layer_from("default", &default)
+}
+
+/// A settings file that exists: the user file or the project file, named
+/// `label`.
+fn file_layer(label: &str, path: &Path) -> Result<Layer, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let name = format!("{label} {}", path.display());
+    let config = Config::builder()
+        .add_source(File::from_str(&text, FileFormat::Toml))
+        .build()
+        .map_err(|e| invalid(&name, e))?;
+    layer_from(&name, &config)
+}
+
+/// `LORE_SECTION__KEY` variables, from `vars` or else the process
+/// environment.
+fn env_layer(
+    vars: Option<&HashMap<String, String>>,
+    defaults: &Layer,
+) -> Result<Layer, SettingsError> {
+    let env_vars: HashMap<String, String> = match vars {
         Some(map) => map.clone(),
         None => std::env::vars().collect(),
     };
@@ -315,7 +335,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
     // Environment values are parsed as numbers or booleans where they look
     // like one; a string setting such as model.path must still take "123".
     for (key, value) in env_layer.values.iter_mut() {
-        if let Some(serde_json::Value::String(_)) = layers[0].values.get(key) {
+        if let Some(serde_json::Value::String(_)) = defaults.values.get(key) {
             if !value.is_string() {
                 *value = serde_json::Value::String(value.to_string());
             }
@@ -325,14 +345,17 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
         let key = var["LORE_".len()..].to_lowercase().replace("__", ".");
         env_layer.setters.insert(key, var.clone());
     }
-    layers.push(env_layer);
+    Ok(env_layer)
+}
 
+/// Values from command-line flags.
+fn flag_layer(flags: &[(String, FlagValue, String)]) -> Layer {
     let mut flag_layer = Layer {
         name: "flag".into(),
         values: BTreeMap::new(),
         setters: BTreeMap::new(),
     };
-    for (key, value, flag) in &sources.flags {
+    for (key, value, flag) in flags {
         let json = match value {
             FlagValue::Str(s) => serde_json::Value::from(s.clone()),
             FlagValue::Int(i) => serde_json::Value::from(*i),
@@ -342,9 +365,13 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
         flag_layer.values.insert(key.clone(), json);
         flag_layer.setters.insert(key.clone(), flag.clone());
     }
-    layers.push(flag_layer);
+    flag_layer
+}
 
-    let known = layers[0].values.clone();
+/// A warning for each key of a layer above the defaults that the defaults
+/// do not have.
+fn unknown_keys(layers: &[Layer]) -> Vec<String> {
+    let known = &layers[0].values;
     let mut warnings = Vec::new();
     for layer in &layers[1..] {
         for key in layer.values.keys() {
@@ -357,10 +384,15 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
             }
         }
     }
+    warnings
+}
 
+/// The known keys of `layers`, later layers winning, as [`Settings`].
+fn merge(layers: &[Layer]) -> Result<Settings, SettingsError> {
+    let known = &layers[0].values;
     // Type errors are found layer by layer so the message can name the file.
     let mut merged = serde_json::Value::Object(Default::default());
-    for layer in &layers {
+    for layer in layers {
         for (key, value) in &layer.values {
             if known.contains_key(key) {
                 set_dotted(&mut merged, key, value.clone());
@@ -371,50 +403,48 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
             if layer.name == "default" {
                 continue;
             }
-            let key = layer
-                .values
-                .keys()
-                .find(|k| {
-                    let mut probe = defaults_only(&layers[0]);
-                    set_dotted(&mut probe, k, layer.values[*k].clone());
-                    serde_json::from_value::<Settings>(probe).is_err()
-                })
-                .cloned()
-                .unwrap_or_default();
-            let setter = layer
-                .setters
-                .get(&key)
-                .map(|s| format!(" {s}"))
-                .unwrap_or_default();
-            let default = &layers[0].values[&key];
-            let found = &layer.values[&key];
-            let message = if same_kind(default, found) {
-                format!("invalid value {} for key '{key}': {e}", describe(found))
-            } else {
-                format!(
-                    "key '{key}' must be {}, found {}",
-                    expected_type(default),
-                    describe(found)
-                )
-            };
-            return Err(SettingsError::Invalid {
-                layer: format!("{}{setter}", layer.name),
-                message,
-            });
+            return Err(type_error(&layers[0], layer, &e));
         }
     }
-    let settings: Settings =
-        serde_json::from_value(merged).map_err(|e| SettingsError::Invalid {
-            layer: "merged settings".into(),
-            message: e.to_string(),
-        })?;
-
-    Ok(Loaded {
-        settings,
-        layers,
-        warnings,
-        files,
+    serde_json::from_value(merged).map_err(|e| SettingsError::Invalid {
+        layer: "merged settings".into(),
+        message: e.to_string(),
     })
+}
+
+/// Explains `e`, found once `layer` was merged: the first key of `layer`
+/// that breaks the defaults on its own, and what it should have been.
+fn type_error(defaults: &Layer, layer: &Layer, e: &serde_json::Error) -> SettingsError {
+    let key = layer
+        .values
+        .keys()
+        .find(|k| {
+            let mut probe = defaults_only(defaults);
+            set_dotted(&mut probe, k, layer.values[*k].clone());
+            serde_json::from_value::<Settings>(probe).is_err()
+        })
+        .cloned()
+        .unwrap_or_default();
+    let setter = layer
+        .setters
+        .get(&key)
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
+    let default = &defaults.values[&key];
+    let found = &layer.values[&key];
+    let message = if same_kind(default, found) {
+        format!("invalid value {} for key '{key}': {e}", describe(found))
+    } else {
+        format!(
+            "key '{key}' must be {}, found {}",
+            expected_type(default),
+            describe(found)
+        )
+    };
+    SettingsError::Invalid {
+        layer: format!("{}{setter}", layer.name),
+        message,
+    }
 }
 
 fn defaults_only(layer: &Layer) -> serde_json::Value {

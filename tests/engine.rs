@@ -2,7 +2,8 @@
 
 mod common;
 
-use lore::engine::{spec, ChatMessage, Engine, Event, GenParams, LoadOptions, Role};
+use lore::engine::{spec, Engine, LoadOptions};
+use lore::model::{ChatMessage, Event, GenParams, LanguageModel, Role};
 
 async fn load() -> Engine {
     // Loads the Q4_1 original directly: no dependence on the Q8_0 file

@@ -124,6 +124,41 @@ fn asks_the_sample_knowledge_base_and_shows_speed() {
     assert_eq!(saved.len(), 1, "one session file in {}", dir.display());
     let text = std::fs::read_to_string(saved[0].as_ref().unwrap().path()).unwrap();
     assert!(text.contains("How long do I have to return an item?"));
+    // `lore ask` is the same grounded turn: at temperature 0 it gives the
+    // very reply the TUI saved, citing a passage the TUI showed.
+    let session: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let reply = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|m| m["role"] == "assistant")
+        .expect("the reply was saved")
+        .clone();
+    let out = t
+        .env
+        .lore()
+        .args(["ask", "-t", "0", "-n", "24", "-f", "json"])
+        .arg("How long do I have to return an item?")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr_of(&out));
+    let ask: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        ask["answer"], reply["content"],
+        "lore ask and /mode ask agree"
+    );
+    let shown: Vec<&str> = reply["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["path"].as_str())
+        .collect();
+    for c in ask["citations"].as_array().unwrap() {
+        assert!(
+            shown.contains(&c["path"].as_str().unwrap()),
+            "{c} in {shown:?}"
+        );
+    }
     // Ctrl+C twice quits and the terminal is given back.
     t.keys(&["C-c"]);
     t.wait_for("the quit hint", 10, |s| s.contains("again to quit"));

@@ -5,13 +5,14 @@ use std::io::{IsTerminal, Read};
 
 use clap::Args;
 
-use super::{gen_params, model_to_load, GlobalArgs};
+use super::progress::Stderr;
+use super::stdio::lossy_utf8;
+use super::SamplingArgs;
+use crate::app::Root;
 use crate::error::AppError;
-use crate::index::KnowledgeIndex;
-use crate::prompts;
-use crate::sessions::Store;
-use crate::settings::{FlagValue, Loaded, Sources};
+use crate::settings::{FlagValue, Sources};
 use crate::tasks::chat::Mode;
+use crate::tasks::conversation::FirstModel;
 use crate::tui::{self, app::App, app::Status, theme};
 
 #[derive(Debug, Args, Default)]
@@ -20,62 +21,50 @@ pub struct ChatArgs {
     #[arg(long, short = 'c', conflicts_with = "session")]
     pub r#continue: bool,
     /// Resume a saved conversation by id (or a unique prefix of one)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", add = clap_complete::ArgValueCandidates::new(super::completions::sessions))]
     pub session: Option<String>,
     /// Start in this mode: chat, ask or support [setting: chat.mode]
     #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
     /// Index for ask and support modes [setting: index.name]
-    #[arg(long, short = 'i', value_name = "NAME")]
+    #[arg(long, short = 'i', value_name = "NAME", add = clap_complete::ArgValueCandidates::new(super::completions::indexes))]
     pub index: Option<String>,
     /// System prompt of chat mode [setting: generation.system]
     #[arg(long, short = 's')]
     pub system: Option<String>,
-    /// Most tokens per reply [setting: generation.max_tokens]
-    #[arg(long, short = 'n', value_name = "N")]
-    pub max_tokens: Option<u32>,
-    /// Sampling temperature, 0 for greedy [setting: generation.temperature]
-    #[arg(long, short = 't', value_name = "T")]
-    pub temperature: Option<f64>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }
 
-/// Adds the chat flags to the settings layers.
-pub fn flags(a: &ChatArgs, sources: &mut Sources) {
-    if let Some(m) = &a.mode {
-        sources.flag("chat.mode", FlagValue::Str(m.clone()), "--mode");
-    }
-    if let Some(i) = &a.index {
-        sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
-    }
-    if let Some(s) = &a.system {
-        sources.flag("generation.system", FlagValue::Str(s.clone()), "--system");
-    }
-    if let Some(n) = a.max_tokens {
-        sources.flag(
-            "generation.max_tokens",
-            FlagValue::Int(n.into()),
-            "--max-tokens",
-        );
-    }
-    if let Some(t) = a.temperature {
-        sources.flag(
-            "generation.temperature",
-            FlagValue::Float(t),
-            "--temperature",
-        );
+impl ChatArgs {
+    /// Adds these flags to the settings layers.
+    pub fn layer(&self, sources: &mut Sources) {
+        if let Some(m) = &self.mode {
+            sources.flag("chat.mode", FlagValue::Str(m.clone()), "--mode");
+        }
+        if let Some(i) = &self.index {
+            sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
+        }
+        if let Some(s) = &self.system {
+            sources.flag("generation.system", FlagValue::Str(s.clone()), "--system");
+        }
+        self.sampling.layer(sources);
     }
 }
 
-pub async fn run(loaded: &Loaded, _global: &GlobalArgs, args: ChatArgs) -> anyhow::Result<()> {
+pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
     if !tui::terminal_available() {
         return Err(AppError::usage(
             "lore chat needs a terminal and none is attached; for scripts use `lore run PROMPT` or `lore ask QUESTION`",
         )
         .into());
     }
-    let s = &loaded.settings;
+    let s = &root.settings.settings;
     let mode: Mode = s.chat.mode.parse().map_err(|e: String| {
-        AppError::usage(format!("{e} (set by {})", loaded.origin("chat.mode")))
+        AppError::usage(format!(
+            "{e} (set by {})",
+            root.settings.origin("chat.mode")
+        ))
     })?;
     // Piped text is read before the screen takes the terminal over.
     let attachment = if std::io::stdin().is_terminal() {
@@ -83,18 +72,15 @@ pub async fn run(loaded: &Loaded, _global: &GlobalArgs, args: ChatArgs) -> anyho
     } else {
         let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes)?;
-        Some(super::lossy_utf8(bytes, "stdin")).filter(|t| !t.trim().is_empty())
+        Some(lossy_utf8(bytes, "stdin")).filter(|t| !t.trim().is_empty())
     };
-    let store = Store::new(s.sessions_dir());
+    let store = root.sessions();
     let session = if args.r#continue {
-        store
-            .latest()
-            .map_err(|e| AppError::usage(e.to_string()))?
-            .ok_or_else(|| {
-                AppError::usage("no saved conversation to continue; start one with `lore chat`")
-            })?
+        store.latest().map_err(AppError::from)?.ok_or_else(|| {
+            AppError::usage("no saved conversation to continue; start one with `lore chat`")
+        })?
     } else if let Some(id) = &args.session {
-        store.load(id).map_err(|e| AppError::usage(e.to_string()))?
+        store.load(id).map_err(AppError::from)?
     } else {
         store.new_session(
             &s.model.path,
@@ -106,51 +92,17 @@ pub async fn run(loaded: &Loaded, _global: &GlobalArgs, args: ChatArgs) -> anyho
 
     // Everything that may print (quantizing the default model, indexing the
     // sample knowledge base) happens now, before the screen is drawn.
-    super::prepare_default_model(&s.model.path, &s.models_dir())?;
-    let model = model_to_load(loaded, &s.model.path)?;
-    let index = match super::index::open_for_ask(loaded, &s.index.name) {
-        Ok(i) => Some(i),
-        Err(e) => {
-            eprintln!(
-                "lore: warning: {e:#}; ask and support modes will find nothing until /index NAME"
-            );
-            None
-        }
-    };
-    let library = prompts::Library::new(&s.prompts_dir());
-    let qa = library
-        .get("qa")
-        .map_err(|e| AppError::usage(e.to_string()))?;
-    let params = gen_params(loaded)?;
-
-    let resolve_loaded = loaded.clone();
-    let index_root = s.indexes_dir();
+    let progress = Stderr::new();
+    root.prepare_default_model(&progress)
+        .map_err(AppError::from)?;
+    // A model setting that names nothing fails now, with its exit code,
+    // rather than inside the screen.
+    root.resolve_model(&s.model.path).map_err(AppError::from)?;
+    let index = root.open_index_or_warn(&progress);
+    let services = root.services(FirstModel::Load(s.model.path.clone()), index)?;
     let backend = tui::Backend {
-        model,
-        resolve_model: Box::new(move |setting| {
-            model_to_load(&resolve_loaded, setting).map_err(|e| format!("{e:#}"))
-        }),
-        index,
-        open_index: Box::new(move |name| {
-            KnowledgeIndex::open(&index_root, name, false).map_err(|e| e.to_string())
-        }),
-        qa,
-        top_k: s.retrieval.top_k as usize,
-        min_score: s.retrieval.min_score as f32,
-        not_found: s.retrieval.not_found.clone(),
-        chunking: super::index::chunking(loaded),
-        params,
+        services,
         store: store.clone(),
-        support: Some(tui::worker::SupportParts {
-            template: library
-                .get("support")
-                .map_err(|e| AppError::usage(e.to_string()))?,
-            policy: s.support.clone(),
-            classifier: std::sync::Arc::new(super::support::turn_classifier(loaded)?),
-            tickets: crate::tasks::support::TicketStore {
-                dir: s.tickets_dir(),
-            },
-        }),
     };
     let status = Status {
         mode,

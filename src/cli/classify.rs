@@ -1,21 +1,20 @@
-//! `lore classify`.
+//! `lore classify`: reads the items, builds the classifier, and writes
+//! each result (or the evaluation) in the chosen format; the batch itself
+//! runs in [`crate::tasks::classify::classify_all`].
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
-use futures::StreamExt;
 
-use super::{index, load_engine, lossy_utf8, read_stdin, task_error, with_interrupt, GlobalArgs};
-use crate::engine::EngineError;
-use crate::error::AppError;
-use crate::prompts;
-use crate::settings::Loaded;
+use super::progress::{self, Stderr};
+use super::stdio::{lossy_utf8, read_stdin, with_interrupt};
+use crate::app::Root;
+use crate::error::{task_error, AppError};
 use crate::tasks::classify::{
-    self, Classified, Classifier, EvalReport, Examples, InputSpec, Label, Method,
+    self, BatchError, BatchOptions, BatchSummary, Classified, Classifier, Examples, InputSpec,
+    Item, Label, Method,
 };
-use crate::tasks::TaskError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ClassifyFormat {
@@ -27,6 +26,24 @@ pub enum ClassifyFormat {
     Text,
     /// One JSON document (with --eval: the metrics)
     Json,
+}
+
+/// `--method`: [`Method`] as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CliMethod {
+    /// Ask the model (with retrieved examples when given)
+    Model,
+    /// Vote of the nearest labelled examples, no model call
+    Knn,
+}
+
+impl From<CliMethod> for Method {
+    fn from(m: CliMethod) -> Method {
+        match m {
+            CliMethod::Model => Method::Model,
+            CliMethod::Knn => Method::Knn,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -54,14 +71,14 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "examples_index")]
     pub examples: Option<PathBuf>,
     /// An index of labelled examples (built with `lore index add --label-field`)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(super::completions::indexes))]
     pub examples_index: Option<String>,
     /// Examples retrieved per item [setting: classify.shots]
     #[arg(long, short = 'k', value_name = "N")]
     pub shots: Option<u32>,
     /// model: ask the model; knn: vote of the retrieved examples, no model
     #[arg(long, value_enum, default_value = "model")]
-    pub method: Method,
+    pub method: CliMethod,
     /// Items in flight at once [setting: classify.concurrency]
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
@@ -77,8 +94,84 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
     AppError::usage(message.into()).into()
 }
 
-pub async fn run(loaded: &Loaded, global: &GlobalArgs, args: ClassifyArgs) -> anyhow::Result<()> {
-    let labels: Vec<Label> = match (&args.labels, &args.labels_file) {
+pub async fn run(root: &Root, args: ClassifyArgs) -> anyhow::Result<()> {
+    let settings = &root.settings.settings;
+    let labels = read_labels(&args)?;
+    let eval = args.eval || args.gold_field.is_some();
+    let items = read_input(&args, eval)?;
+    let examples = read_examples(root, &args)?;
+    let method = Method::from(args.method);
+    if method == Method::Knn && examples.is_none() {
+        return Err(usage(
+            "--method knn needs labelled examples: --examples FILE or --examples-index NAME",
+        ));
+    }
+    let model = match method {
+        Method::Model => Some(
+            with_interrupt(root.load_model(&Stderr::new()))
+                .await?
+                .map_err(AppError::from)?,
+        ),
+        Method::Knn => None,
+    };
+    let template = root.template("classify")?;
+    let mut classifier = Classifier {
+        model: model.as_deref(),
+        template: &template,
+        labels: &labels,
+        examples: examples.as_ref(),
+        k: args.shots.unwrap_or(settings.classify.shots) as usize,
+        method,
+        max_item_tokens: settings.classify.max_item_tokens.max(1) as usize,
+        calibration: None,
+    };
+    let options = BatchOptions {
+        concurrency: args.concurrency.unwrap_or(settings.classify.concurrency),
+        calibrate: !args.no_calibration,
+    };
+
+    let stdout = std::io::stdout();
+    let format = args.format.unwrap_or(if stdout.is_terminal() {
+        ClassifyFormat::Text
+    } else {
+        ClassifyFormat::Jsonl
+    });
+    let bar = progress::bar(items.len() as u64, "items");
+    let mut out = stdout.lock();
+    let on_retry = |item: &Item, message: &str| {
+        eprintln!("lore: warning: item {}: {message}; retrying once", item.id);
+    };
+    let on_result = |r: &Classified| {
+        if r.truncated {
+            eprintln!(
+                "lore: warning: item {} was too long for the context and was cut",
+                r.id
+            );
+        }
+        bar.inc(1);
+        if !eval {
+            write_one(&mut out, format, r)?;
+        }
+        anyhow::Ok(())
+    };
+    let batch = classify::classify_all(&mut classifier, &items, options, on_retry, on_result);
+    let batch = with_interrupt(batch).await?.map_err(|e| match e {
+        BatchError::Task(e) => task_error(e),
+        BatchError::Stopped(e) => e,
+    })?;
+    bar.finish_and_clear();
+    eprintln!("{}", summary_line(&batch));
+    if eval {
+        write_eval(&mut out, format, &batch, &labels, method)?;
+    } else if format == ClassifyFormat::Json {
+        writeln!(out, "{}", serde_json::to_string(&batch.results)?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn read_labels(args: &ClassifyArgs) -> anyhow::Result<Vec<Label>> {
+    match (&args.labels, &args.labels_file) {
         (Some(list), _) => classify::labels_from_list(list),
         (None, Some(path)) => classify::labels_from_file(path),
         (None, None) => {
@@ -87,8 +180,11 @@ pub async fn run(loaded: &Loaded, global: &GlobalArgs, args: ClassifyArgs) -> an
             ))
         }
     }
-    .map_err(|e| usage(e.to_string()))?;
-    let eval = args.eval || args.gold_field.is_some();
+    .map_err(|e| usage(e.to_string()))
+}
+
+/// The items of `--input` or stdin; empty lines are skipped (and said so).
+fn read_input(args: &ClassifyArgs, eval: bool) -> anyhow::Result<Vec<Item>> {
     let (input, from) = match &args.input {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
@@ -115,140 +211,71 @@ pub async fn run(loaded: &Loaded, global: &GlobalArgs, args: ClassifyArgs) -> an
     if items.is_empty() {
         return Err(usage(format!("no items to classify in {from}")));
     }
+    Ok(items)
+}
 
-    let examples = match (&args.examples, &args.examples_index) {
+fn read_examples(root: &Root, args: &ClassifyArgs) -> anyhow::Result<Option<Examples>> {
+    Ok(match (&args.examples, &args.examples_index) {
         (Some(p), _) => {
             let text =
                 std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
             Some(Examples::from_tsv(&text, &p.display().to_string()).map_err(task_error)?)
         }
         (None, Some(name)) => {
-            let idx =
-                crate::index::KnowledgeIndex::open(&loaded.settings.indexes_dir(), name, false)
-                    .map_err(index::index_error)?;
+            let idx = crate::index::KnowledgeIndex::open(
+                &root.settings.settings.indexes_dir(),
+                name,
+                false,
+            )
+            .map_err(AppError::from)?;
             Some(Examples::from_index(idx))
         }
         (None, None) => None,
-    };
-    if args.method == Method::Knn && examples.is_none() {
-        return Err(usage(
-            "--method knn needs labelled examples: --examples FILE or --examples-index NAME",
-        ));
-    }
-    let engine = match args.method {
-        Method::Model => Some(with_interrupt(load_engine(loaded, global.verbose)).await??),
-        Method::Knn => None,
-    };
-    let library = prompts::Library::new(&loaded.settings.prompts_dir());
-    let template = library.get("classify").map_err(|e| usage(e.to_string()))?;
-    let mut classifier = Classifier {
-        engine: engine.as_ref(),
-        template: &template,
-        labels: &labels,
-        examples: examples.as_ref(),
-        k: args.shots.unwrap_or(loaded.settings.classify.shots) as usize,
-        method: args.method,
-        max_item_tokens: loaded.settings.classify.max_item_tokens.max(1) as usize,
-        calibration: None,
-    };
-    if !args.no_calibration {
-        classifier.calibrate().await.map_err(task_error)?;
-    }
-    // 0 is automatic: on a CPU, batched requests ran about 3x slower than
-    // one at a time in mistral.rs 0.8.1 (12 items: 1.32 items/s at 1,
-    // 0.45 at 4), so only GPUs get several in flight.
-    let on_gpu = engine
-        .as_ref()
-        .is_some_and(|e| e.info().device != crate::engine::DeviceKind::Cpu);
-    let concurrency = match args
-        .concurrency
-        .unwrap_or(loaded.settings.classify.concurrency)
-    {
-        0 if on_gpu => 4,
-        0 => 1,
-        n => n as usize,
-    };
+    })
+}
 
-    let stdout = std::io::stdout();
-    let format = args.format.unwrap_or(if stdout.is_terminal() {
-        ClassifyFormat::Text
-    } else {
-        ClassifyFormat::Jsonl
-    });
-    let bar = index::progress_bar(items.len() as u64, "items");
-    let started = Instant::now();
-    let mut out = stdout.lock();
-    let mut results: Vec<Classified> = Vec::with_capacity(items.len());
-    let mut truncated = 0usize;
-    let work = async {
-        // `buffered` keeps `concurrency` requests in flight (mistral.rs
-        // batches them) and yields results in input order.
-        let mut stream = futures::stream::iter(items.iter())
-            .map(|item| async {
-                match classifier.classify(item).await {
-                    // mistral.rs 0.8.1 now and then drops a request from a
-                    // batch ("channel closed unexpectedly"); the engine
-                    // stays up, so one retry recovers it.
-                    Err(TaskError::Engine(EngineError::Request(m))) => {
-                        eprintln!("lore: warning: item {}: {m}; retrying once", item.id);
-                        classifier.classify(item).await
-                    }
-                    other => other,
-                }
-            })
-            .buffered(concurrency);
-        while let Some(result) = stream.next().await {
-            let r = result.map_err(task_error)?;
-            if r.truncated {
-                truncated += 1;
-                eprintln!(
-                    "lore: warning: item {} was too long for the context and was cut",
-                    r.id
-                );
-            }
-            bar.inc(1);
-            if !eval {
-                write_one(&mut out, format, &r)?;
-            }
-            results.push(r);
-        }
-        anyhow::Ok(())
-    };
-    with_interrupt(work).await??;
-    bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    let rate = results.len() as f64 / seconds.max(1e-9);
-    eprintln!(
-        "lore: classified {} item(s) in {seconds:.1} s ({rate:.2} items/s, concurrency {concurrency}){}",
-        results.len(),
+fn summary_line(batch: &BatchSummary) -> String {
+    let truncated = batch.truncated();
+    format!(
+        "lore: classified {} item(s) in {:.1} s ({:.2} items/s, concurrency {}){}",
+        batch.results.len(),
+        batch.seconds,
+        batch.items_per_s(),
+        batch.concurrency,
         if truncated > 0 {
             format!(", {truncated} cut to fit the context")
         } else {
             String::new()
         }
-    );
-    if eval {
-        let report = classify::evaluate(&results, &labels);
-        if report.unknown_gold > 0 {
-            eprintln!(
-                "lore: warning: {} gold label(s) are not in the label set; counted as errors",
-                report.unknown_gold
-            );
-        }
-        match format {
-            ClassifyFormat::Json | ClassifyFormat::Jsonl => {
-                let mut v = serde_json::to_value(&report)?;
-                v["items_per_s"] = serde_json::json!(rate);
-                v["method"] = serde_json::json!(args.method);
-                v["concurrency"] = serde_json::json!(concurrency);
-                writeln!(out, "{v}")?;
-            }
-            ClassifyFormat::Text | ClassifyFormat::Tsv => write_report(&mut out, &report, rate)?,
-        }
-    } else if format == ClassifyFormat::Json {
-        writeln!(out, "{}", serde_json::to_string(&results)?)?;
+    )
+}
+
+/// The metrics of `batch` against its gold labels.
+fn write_eval(
+    out: &mut impl Write,
+    format: ClassifyFormat,
+    batch: &BatchSummary,
+    labels: &[Label],
+    method: Method,
+) -> anyhow::Result<()> {
+    let report = crate::eval::classify::evaluate(&batch.results, labels);
+    if report.unknown_gold > 0 {
+        eprintln!(
+            "lore: warning: {} gold label(s) are not in the label set; counted as errors",
+            report.unknown_gold
+        );
     }
-    out.flush()?;
+    let rate = batch.items_per_s();
+    match format {
+        ClassifyFormat::Json | ClassifyFormat::Jsonl => {
+            let mut v = serde_json::to_value(&report)?;
+            v["items_per_s"] = serde_json::json!(rate);
+            v["method"] = serde_json::json!(method);
+            v["concurrency"] = serde_json::json!(batch.concurrency);
+            writeln!(out, "{v}")?;
+        }
+        ClassifyFormat::Text | ClassifyFormat::Tsv => write_report(out, &report, rate)?,
+    }
     Ok(())
 }
 
@@ -273,7 +300,11 @@ fn write_one(out: &mut impl Write, format: ClassifyFormat, r: &Classified) -> an
     Ok(())
 }
 
-fn write_report(out: &mut impl Write, r: &EvalReport, rate: f64) -> anyhow::Result<()> {
+fn write_report(
+    out: &mut impl Write,
+    r: &crate::eval::classify::EvalReport,
+    rate: f64,
+) -> anyhow::Result<()> {
     writeln!(out, "items      {}", r.items)?;
     writeln!(out, "accuracy   {:.3}", r.accuracy)?;
     writeln!(out, "macro-F1   {:.3}", r.macro_f1)?;

@@ -16,21 +16,24 @@ pub enum SessionsCommand {
     List {
         /// Output format [setting: output.format]
         #[arg(long, short = 'f', value_enum)]
-        format: Option<OutputFormat>,
+        format: Option<super::FormatArg>,
     },
     /// Print a session as Markdown (the same as export --format md)
     Show {
         /// Session id, or enough of its start to be unique
+        #[arg(add = clap_complete::ArgValueCandidates::new(super::completions::sessions))]
         id: String,
     },
     /// Delete a session
     Rm {
         /// Session id, or enough of its start to be unique
+        #[arg(add = clap_complete::ArgValueCandidates::new(super::completions::sessions))]
         id: String,
     },
     /// Write a session as Markdown or JSON to stdout or a file
     Export {
         /// Session id, or enough of its start to be unique
+        #[arg(add = clap_complete::ArgValueCandidates::new(super::completions::sessions))]
         id: String,
         #[arg(long, short = 'f', value_enum, default_value = "md")]
         format: ExportFormat,
@@ -63,7 +66,10 @@ pub fn run(loaded: &Loaded, cmd: SessionsCommand) -> anyhow::Result<()> {
             for w in &warnings {
                 eprintln!("lore: warning: skipped {w}");
             }
-            print_list(&list, format.unwrap_or(loaded.settings.output.format))
+            print_list(
+                &list,
+                format.map_or(loaded.settings.output.format, Into::into),
+            )
         }
         SessionsCommand::Show { id } => {
             let session = store.load(&id).map_err(session_error)?;

@@ -1,21 +1,29 @@
 //! `lore support`: the support agent on a terminal (the TUI in support
-//! mode), from a script or stdin (non-interactive replay), its tickets,
-//! and `lore eval support`.
+//! mode), from a script or stdin (a replay through the same conversation
+//! service the TUI uses), its tickets, and `lore eval support`.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+use tokio::sync::mpsc;
 
-use super::{gen_params, task_error, GlobalArgs};
-use crate::error::AppError;
-use crate::output::Sink;
-use crate::prompts;
-use crate::settings::{Loaded, OutputFormat};
-use crate::tasks::chat::ChatContext;
-use crate::tasks::support::{self, Agent, Dialogue, Ticket, TicketStore, TurnClassifier};
-use crate::tasks::{classify, NullSink};
+use super::args::{FormatArg, GenArgs};
+use super::progress::{self, Stderr};
+use super::stdio::{lossy_utf8, with_interrupt};
+use crate::app::Root;
+use crate::error::{task_error, AppError, Exit};
+use crate::eval;
+use crate::model::{ChatMessage, Role};
+use crate::output::{Sink, TextSink};
+use crate::settings::{FlagValue, OutputFormat, Sources};
+use crate::tasks::chat::Mode;
+use crate::tasks::conversation::{
+    ConversationService, FirstModel, Notification, TurnOutcome, TurnRequest,
+};
+use crate::tasks::policy::eval_params;
+use crate::tasks::support::{self, TurnRecord};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -27,12 +35,28 @@ pub struct SupportArgs {
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
     /// Index to answer from [setting: index.name]
-    #[arg(long, short = 'i', value_name = "NAME")]
+    #[arg(long, short = 'i', value_name = "NAME", add = clap_complete::ArgValueCandidates::new(super::completions::indexes))]
     pub index: Option<String>,
     /// Generation flags; --format picks the scripted dialogue's output: the
     /// transcript as text, or the turns and the ticket as JSON
     #[command(flatten)]
-    pub gen: super::GenArgs,
+    pub gen: GenArgs,
+}
+
+impl SupportArgs {
+    /// Adds these flags to the settings layers; support mode on a terminal
+    /// is the chat in support mode.
+    pub fn layer(&self, sources: &mut Sources) {
+        sources.flag(
+            "chat.mode",
+            FlagValue::Str("support".into()),
+            "lore support",
+        );
+        if let Some(i) = &self.index {
+            sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
+        }
+        self.gen.layer(sources);
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,7 +64,7 @@ pub enum SupportCommand {
     /// List the tickets written at hand-over or at the end of a dialogue
     Tickets {
         #[arg(long, short = 'f', value_enum)]
-        format: Option<OutputFormat>,
+        format: Option<FormatArg>,
     },
 }
 
@@ -56,77 +80,24 @@ pub struct EvalSupportArgs {
     #[arg(long, short = 'n', value_name = "N")]
     pub max_tokens: Option<u32>,
     #[arg(long, short = 'f', value_enum)]
-    pub format: Option<OutputFormat>,
+    pub format: Option<FormatArg>,
 }
 
-fn examples(setting: &str, builtin: &'static str, name: &str) -> anyhow::Result<(String, String)> {
-    if setting.is_empty() {
-        return Ok((builtin.to_string(), format!("built-in {name} examples")));
+impl EvalSupportArgs {
+    /// Only the length: evaluations are greedy whatever the settings say.
+    pub fn layer(&self, sources: &mut Sources) {
+        let sampling = super::SamplingArgs {
+            max_tokens: self.max_tokens,
+            temperature: None,
+        };
+        sampling.layer(sources);
     }
-    let text = std::fs::read_to_string(setting).map_err(|e| {
-        AppError::usage(format!(
-            "cannot read support.{name}_examples {setting}: {e}"
-        ))
-    })?;
-    Ok((text, setting.to_string()))
 }
 
-/// The turn classifier from the settings.
-pub fn turn_classifier(loaded: &Loaded) -> anyhow::Result<TurnClassifier> {
-    let s = &loaded.settings;
-    let intents = classify::labels_from_list(&s.support.intents)
-        .map_err(|e| AppError::usage(format!("support.intents: {e}")))?;
-    let library = prompts::Library::new(&s.prompts_dir());
-    let template = library
-        .get("classify")
-        .map_err(|e| AppError::usage(e.to_string()))?;
-    let (it, ifrom) = examples(
-        &s.support.intent_examples,
-        support::INTENT_EXAMPLES,
-        "intent",
-    )?;
-    let (st, sfrom) = examples(
-        &s.support.sentiment_examples,
-        support::SENTIMENT_EXAMPLES,
-        "sentiment",
-    )?;
-    TurnClassifier::new(intents, (&it, &ifrom), (&st, &sfrom), template).map_err(task_error)
-}
-
-async fn agent(loaded: &Loaded, global: &GlobalArgs) -> anyhow::Result<Agent> {
-    let s = &loaded.settings;
-    let classifier = turn_classifier(loaded)?;
-    let index = super::index::open_for_ask(loaded, &s.index.name)?;
-    let engine = super::with_interrupt(super::load_engine(loaded, global.verbose)).await??;
-    let library = prompts::Library::new(&s.prompts_dir());
-    let get = |name: &str| {
-        library
-            .get(name)
-            .map_err(|e| AppError::usage(e.to_string()))
-    };
-    let mut params = gen_params(loaded)?;
-    // Support answers should not wander from policy.
-    params.temperature = params.temperature.min(0.3);
-    Ok(Agent {
-        ctx: ChatContext {
-            engine,
-            index: Some(std::sync::Arc::new(index)),
-            qa: get("qa")?,
-            top_k: s.retrieval.top_k as usize,
-            min_score: s.retrieval.min_score as f32,
-            not_found: s.support.not_found.clone(),
-            chunking: super::index::chunking(loaded),
-        },
-        template: get("support")?,
-        policy: loaded.settings.support.clone(),
-        classifier: std::sync::Arc::new(classifier),
-        params,
-    })
-}
-
-pub async fn run(loaded: &Loaded, global: &GlobalArgs, args: SupportArgs) -> anyhow::Result<()> {
+pub async fn run(root: &Root, args: SupportArgs) -> anyhow::Result<()> {
     if let Some(SupportCommand::Tickets { format }) = args.command {
-        return tickets(loaded, format.unwrap_or(loaded.settings.output.format));
+        let format = format.map_or(root.settings.settings.output.format, Into::into);
+        return tickets(root, format);
     }
     let script = match &args.script {
         Some(path) => Some((
@@ -137,36 +108,46 @@ pub async fn run(loaded: &Loaded, global: &GlobalArgs, args: SupportArgs) -> any
         None if !std::io::stdin().is_terminal() => {
             let mut bytes = Vec::new();
             std::io::stdin().read_to_end(&mut bytes)?;
-            Some((super::lossy_utf8(bytes, "stdin"), PathBuf::from("<stdin>")))
+            Some((lossy_utf8(bytes, "stdin"), PathBuf::from("<stdin>")))
         }
         None => None,
     };
     let Some((text, from)) = script else {
-        // The settings already hold chat.mode = support (see dispatch).
-        return super::chat::run(loaded, global, super::chat::ChatArgs::default()).await;
+        // The settings already hold chat.mode = support (see `layer`).
+        return super::chat::run(root, super::chat::ChatArgs::default()).await;
     };
     let turns = support::read_script(&text, &from).map_err(task_error)?;
-    scripted(loaded, global, &turns).await
+    scripted(root, &turns).await
 }
 
-async fn scripted(loaded: &Loaded, global: &GlobalArgs, turns: &[String]) -> anyhow::Result<()> {
-    let agent = agent(loaded, global).await?;
-    let store = TicketStore {
-        dir: loaded.settings.tickets_dir(),
+/// Replays `turns` through the conversation service, exactly as the TUI
+/// in support mode would send them.
+async fn scripted(root: &Root, turns: &[String]) -> anyhow::Result<()> {
+    let progress = Stderr::new();
+    let index = root.open_index(&root.settings.settings.index.name, &progress)?;
+    let model = with_interrupt(root.load_model(&progress))
+        .await?
+        .map_err(AppError::from)?;
+    let model_name = model.info().name.clone();
+    let greeting = root.support_policy().greeting;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let service =
+        ConversationService::start(root.services(FirstModel::Loaded(model), Some(index))?, tx);
+    let mut driver = Script {
+        service,
+        history: Vec::new(),
+        records: Vec::new(),
     };
-    let format = loaded.settings.output.format;
-    let mut dialogue = Dialogue::new();
-    let greeting = agent.policy.greeting.clone();
+    let format = root.settings.settings.output.format;
+    let text = format == OutputFormat::Text;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let text = format == OutputFormat::Text;
     if text {
         writeln!(out, "agent: {greeting}")?;
     }
-    let mut records = Vec::new();
     let mut left = 0;
     for (i, turn) in turns.iter().enumerate() {
-        if dialogue.handover.is_some() {
+        if driver.records.last().is_some_and(|r| r.handover.is_some()) {
             left = turns.len() - i;
             break;
         }
@@ -174,60 +155,39 @@ async fn scripted(loaded: &Loaded, global: &GlobalArgs, turns: &[String]) -> any
             writeln!(out, "\ncustomer: {turn}")?;
             write!(out, "agent: ")?;
             out.flush()?;
-            let mut sink = crate::output::TextSink::new(&mut out);
-            let record =
-                super::with_interrupt(support::respond(&agent, &mut dialogue, turn, &mut sink))
-                    .await?
-                    .map_err(task_error)?;
+            let mut sink = TextSink::new(&mut out);
+            let record = with_interrupt(driver.turn(turn, &mut rx, &mut sink)).await??;
             sink.end(&serde_json::Value::Null, None)?;
-            let cited: Vec<String> = record
-                .citations
-                .iter()
-                .filter_map(|c| record.passages.iter().find(|p| p.n == c.n))
-                .map(|p| format!("[{}] {}:L{}-L{}", p.n, p.path, p.lines.0, p.lines.1))
-                .collect();
-            if !cited.is_empty() {
-                writeln!(out, "  sources: {}", cited.join("; "))?;
-            }
-            writeln!(
-                out,
-                "  (intent {}, sentiment {})",
-                record.intent, record.sentiment
-            )?;
+            print_turn(&mut out, &record)?;
             record
         } else {
-            super::with_interrupt(support::respond(&agent, &mut dialogue, turn, &mut NullSink))
-                .await?
-                .map_err(task_error)?
+            with_interrupt(driver.turn(turn, &mut rx, &mut crate::tasks::NullSink)).await??
         };
-        records.push(record);
-        // Written after every turn: a crash mid-dialogue keeps what was said.
-        store
-            .save(&Ticket::from_dialogue(&dialogue, "open", &greeting))
-            .map_err(|e| anyhow::anyhow!("cannot write ticket in {}: {e}", store.dir.display()))?;
+        driver.records.push(record);
     }
-    let status = if dialogue.handover.is_some() {
-        "handed_over"
-    } else {
-        "closed"
+    let (ticket, path) = match driver.service.finish_dialogue().await {
+        Some(result) => result.map_err(|e| AppError::new(Exit::Failure, e))?,
+        None => return Err(AppError::usage("the script had no customer turns").into()),
     };
-    let ticket = Ticket::from_dialogue(&dialogue, status, &greeting);
-    let path = store
-        .save(&ticket)
-        .map_err(|e| anyhow::anyhow!("cannot write ticket in {}: {e}", store.dir.display()))?;
     if left > 0 {
         eprintln!("lore: handed over; the {left} remaining scripted turn(s) were not sent");
     }
     match format {
         OutputFormat::Text => {
-            writeln!(out, "\nticket {} ({status}): {}", ticket.id, path.display())?;
+            writeln!(
+                out,
+                "\nticket {} ({}): {}",
+                ticket.id,
+                ticket.status,
+                path.display()
+            )?;
         }
         OutputFormat::Json | OutputFormat::Jsonl => {
             let v = json!({
-                "turns": records,
+                "turns": driver.records,
                 "ticket": ticket,
                 "ticket_path": path,
-                "model": agent.ctx.engine.info().name,
+                "model": model_name,
             });
             if format == OutputFormat::Json {
                 serde_json::to_writer_pretty(&mut out, &v)?;
@@ -240,10 +200,80 @@ async fn scripted(loaded: &Loaded, global: &GlobalArgs, turns: &[String]) -> any
     Ok(())
 }
 
-fn tickets(loaded: &Loaded, format: OutputFormat) -> anyhow::Result<()> {
-    let store = TicketStore {
-        dir: loaded.settings.tickets_dir(),
-    };
+/// The scripted side of a support dialogue: what the TUI's screen would
+/// hold, turn by turn.
+struct Script {
+    service: ConversationService,
+    history: Vec<ChatMessage>,
+    records: Vec<TurnRecord>,
+}
+
+impl Script {
+    /// Sends one customer turn and waits for its end, streaming the reply
+    /// into `sink`.
+    async fn turn(
+        &mut self,
+        customer: &str,
+        rx: &mut mpsc::UnboundedReceiver<Notification>,
+        sink: &mut dyn Sink,
+    ) -> anyhow::Result<TurnRecord> {
+        let id = self.records.len() as u64 + 1;
+        self.service.send(TurnRequest {
+            turn: id,
+            mode: Mode::Support,
+            system: String::new(),
+            history: self.history.clone(),
+            user: customer.to_string(),
+            attachment: None,
+        });
+        while let Some(n) = rx.recv().await {
+            match n {
+                Notification::Delta { turn, text } if turn == id => sink.text(&text)?,
+                Notification::Done { turn, outcome } if turn == id => {
+                    let TurnOutcome::Support {
+                        record,
+                        ticket_path,
+                        ..
+                    } = *outcome
+                    else {
+                        return Err(anyhow::anyhow!("the support turn ended as a chat turn"));
+                    };
+                    ticket_path.map_err(|e| AppError::new(Exit::Failure, e))?;
+                    self.history.push(ChatMessage::new(Role::User, customer));
+                    self.history
+                        .push(ChatMessage::new(Role::Assistant, record.reply.clone()));
+                    return Ok(record);
+                }
+                Notification::Failed { turn, message } if turn == id => {
+                    return Err(AppError::new(Exit::Failure, message).into())
+                }
+                Notification::Error(e) => eprintln!("lore: warning: {e}"),
+                _ => {}
+            }
+        }
+        Err(anyhow::anyhow!("the conversation service stopped"))
+    }
+}
+
+fn print_turn(out: &mut dyn Write, record: &TurnRecord) -> std::io::Result<()> {
+    let cited: Vec<String> = record
+        .citations
+        .iter()
+        .filter_map(|c| record.passages.iter().find(|p| p.n == c.n))
+        .map(|p| format!("[{}] {}:L{}-L{}", p.n, p.path, p.lines.0, p.lines.1))
+        .collect();
+    if !cited.is_empty() {
+        writeln!(out, "  sources: {}", cited.join("; "))?;
+    }
+    writeln!(
+        out,
+        "  (intent {}, sentiment {})",
+        record.intent, record.sentiment
+    )
+}
+
+fn tickets(root: &Root, format: OutputFormat) -> anyhow::Result<()> {
+    let store = root.tickets();
     let (list, warnings) = store.list();
     for w in warnings {
         eprintln!("lore: warning: {w}");
@@ -280,164 +310,45 @@ fn tickets(loaded: &Loaded, format: OutputFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A scripted dialogue of the evaluation set.
-#[derive(Debug, serde::Deserialize)]
-struct EvalDialogue {
-    #[serde(default)]
-    name: String,
-    turns: Vec<EvalTurn>,
-    handover: bool,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct EvalTurn {
-    customer: String,
-    /// Path suffix of the article that answers this turn; null when none does.
-    article: Option<String>,
-}
-
-fn read_dialogues(dir: &Path) -> anyhow::Result<Vec<(PathBuf, EvalDialogue)>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| AppError::usage(format!("cannot read {}: {e}", dir.display())))?;
-    let mut paths: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(AppError::usage(format!("{}: no *.json dialogues", dir.display())).into());
-    }
-    paths
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| AppError::usage(format!("cannot read {}: {e}", p.display())))?;
-            let d: EvalDialogue = serde_json::from_str(&text)
-                .map_err(|e| AppError::usage(format!("{}: {e}", p.display())))?;
-            Ok((p, d))
-        })
-        .collect()
-}
-
-pub async fn eval(
-    loaded: &Loaded,
-    global: &GlobalArgs,
-    args: EvalSupportArgs,
-) -> anyhow::Result<()> {
-    let mut dialogues = read_dialogues(&args.dir)?;
+/// `lore eval support DIR`: greedy, like every evaluation.
+pub async fn eval(root: &Root, args: EvalSupportArgs) -> anyhow::Result<()> {
+    let mut dialogues = eval::support::read_dialogues(&args.dir).map_err(AppError::usage)?;
     if let Some(n) = args.limit {
         dialogues.truncate(n);
     }
-    let agent = agent(loaded, global).await?;
-    let format = args.format.unwrap_or(loaded.settings.output.format);
-    let bar = super::index::progress_bar(dialogues.len() as u64, "dialogues");
-    let (mut expected_turns, mut hits, mut generated, mut valid) = (0usize, 0usize, 0usize, 0usize);
-    let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
-    let mut ttft = Vec::new();
-    let mut misses = Vec::new();
-    let started = std::time::Instant::now();
-    for (path, d) in &dialogues {
-        let mut dialogue = Dialogue::new();
-        for t in &d.turns {
-            if dialogue.handover.is_some() {
-                break;
-            }
-            let r = super::with_interrupt(support::respond(
-                &agent,
-                &mut dialogue,
-                &t.customer,
-                &mut NullSink,
-            ))
-            .await?
-            .map_err(task_error)?;
-            if let Some(article) = &t.article {
-                expected_turns += 1;
-                if r.passages
-                    .iter()
-                    .any(|p| p.path.ends_with(article.as_str()))
-                {
-                    hits += 1;
-                } else {
-                    misses.push(format!(
-                        "{}: {:?} (query {:?})",
-                        path.display(),
-                        t.customer,
-                        r.query
-                    ));
-                }
-            }
-            if let Some(s) = r.time_to_first_token_s {
-                generated += 1;
-                ttft.push(s);
-                if r.citations_valid && !r.citations.is_empty() {
-                    valid += 1;
-                }
-            }
-        }
-        match (dialogue.handover.is_some(), d.handover) {
-            (true, true) => tp += 1,
-            (true, false) => fp += 1,
-            (false, true) => fneg += 1,
-            (false, false) => {}
-        }
-        let _ = &d.name;
-        bar.inc(1);
-    }
+    let progress = Stderr::new();
+    let index = root.open_index(&root.settings.settings.index.name, &progress)?;
+    let model = with_interrupt(root.load_model(&progress))
+        .await?
+        .map_err(AppError::from)?;
+    let mut agent = root.agent(model, Some(index))?;
+    agent.params = eval_params(&agent.params);
+    let format = args
+        .format
+        .map_or(root.settings.settings.output.format, Into::into);
+    let bar = progress::bar(dialogues.len() as u64, "dialogues");
+    let report = with_interrupt(eval::support::run(&agent, &dialogues, |done| {
+        bar.set_position(done as u64)
+    }))
+    .await?
+    .map_err(task_error)?;
     bar.finish_and_clear();
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let mean_ttft = if ttft.is_empty() {
-        0.0
-    } else {
-        ttft.iter().sum::<f64>() / ttft.len() as f64
-    };
-    let report = json!({
-        "dialogues": dialogues.len(),
-        "turns_with_expected_article": expected_turns,
-        "retrieval_hit_rate": ratio(hits, expected_turns),
-        "handover_precision": ratio(tp, tp + fp),
-        "handover_recall": ratio(tp, tp + fneg),
-        "handover": {"true_positive": tp, "false_positive": fp, "false_negative": fneg},
-        "generated_turns": generated,
-        "valid_citation_rate": ratio(valid, generated),
-        "mean_time_to_first_token_s": mean_ttft,
-        "wall_s": started.elapsed().as_secs_f64(),
-        "model": agent.ctx.engine.info().name,
-    });
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match format {
-        OutputFormat::Text => {
-            writeln!(out, "dialogues                      {}", dialogues.len())?;
-            writeln!(
-                out,
-                "retrieval hit rate             {:.3}  ({hits}/{expected_turns} turns include the expected article)",
-                ratio(hits, expected_turns)
-            )?;
-            writeln!(
-                out,
-                "hand-over precision            {:.3}  ({tp} right, {fp} unexpected)",
-                ratio(tp, tp + fp)
-            )?;
-            writeln!(
-                out,
-                "hand-over recall               {:.3}  ({tp} of {} expected)",
-                ratio(tp, tp + fneg),
-                tp + fneg
-            )?;
-            writeln!(
-                out,
-                "valid citations                {:.3}  ({valid}/{generated} generated replies)",
-                ratio(valid, generated)
-            )?;
-            writeln!(out, "mean time to first token       {mean_ttft:.2} s")?;
-            for m in &misses {
-                eprintln!("lore: retrieval miss: {m}");
-            }
-        }
-        _ => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
+    let name = agent.model.info().name.clone();
+    eval::print(
+        &mut out,
+        &report,
+        format != OutputFormat::Text,
+        31,
+        |mut v| {
+            v["model"] = json!(name);
+            v
+        },
+    )?;
+    if format == OutputFormat::Text {
+        for m in &report.misses {
+            eprintln!("lore: retrieval miss: {m}");
         }
     }
     Ok(())

@@ -1,182 +1,32 @@
-//! The language model, behind one streaming interface.
+//! The local model: mistral.rs behind [`crate::model::LanguageModel`].
 //!
-//! Everything mistral.rs-specific stays in this module: the rest of lore
-//! sends [`ChatMessage`]s with [`GenParams`] and reads [`Event`]s.
+//! Everything mistral.rs- and candle-specific stays in this module (and
+//! `gguf`): the rest of lore sends [`ChatMessage`]s with [`GenParams`] and
+//! reads [`Event`]s.
 
+pub mod gguf;
 pub mod spec;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use either::Either;
 use mistralrs::{
     GgufModelBuilder, ModelDType, RequestBuilder, Response, SamplingParams, StopTokens,
     TextMessageRole, TextMessages, TextModelBuilder, TokenSource,
 };
-use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
+use crate::model::{
+    ChatMessage, Constraint, DeviceKind, Event, Finished, GenParams, Generation, ModelError,
+    ModelInfo, Role, Timings, Usage,
+};
 pub use spec::{ModelSpec, SpecError};
 
-/// Who said a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct ChatMessage {
-    pub role: Role,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn new(role: Role, content: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role,
-            content: content.into(),
-        }
+impl From<SpecError> for ModelError {
+    fn from(e: SpecError) -> ModelError {
+        ModelError::Spec(e.to_string())
     }
-}
-
-/// Restricts what the model may generate.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Constraint {
-    Regex(String),
-    JsonSchema(serde_json::Value),
-}
-
-impl Constraint {
-    /// Exactly one of `choices`, written as given.
-    pub fn one_of<S: AsRef<str>>(choices: &[S]) -> Constraint {
-        let escaped: Vec<String> = choices.iter().map(|c| regex_escape(c.as_ref())).collect();
-        Constraint::Regex(format!("({})", escaped.join("|")))
-    }
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
-}
-
-/// Sampling and length settings of one request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenParams {
-    pub max_tokens: usize,
-    /// 0 is greedy.
-    pub temperature: f64,
-    pub top_p: f64,
-    pub stop: Vec<String>,
-    pub constraint: Option<Constraint>,
-}
-
-impl Default for GenParams {
-    fn default() -> GenParams {
-        GenParams {
-            max_tokens: 512,
-            temperature: 0.0,
-            top_p: 1.0,
-            stop: Vec::new(),
-            constraint: None,
-        }
-    }
-}
-
-/// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    Cpu,
-    Cuda,
-    Metal,
-}
-
-impl std::fmt::Display for DeviceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DeviceKind::Cpu => "CPU",
-            DeviceKind::Cuda => "CUDA",
-            DeviceKind::Metal => "Metal",
-        })
-    }
-}
-
-/// Facts about the loaded model.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelInfo {
-    /// File path, directory or hub id.
-    pub path: String,
-    pub name: String,
-    pub device: DeviceKind,
-    /// Most tokens one sequence (prompt plus reply) may hold.
-    pub context_length: usize,
-    #[serde(skip)]
-    pub load_time: Duration,
-}
-
-/// Token counts of one reply.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    pub prompt_tokens: usize,
-    pub completion_tokens: usize,
-}
-
-/// Speed of one reply, measured by lore rather than taken from mistral.rs
-/// (whose figures have millisecond resolution).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Timings {
-    /// Seconds from sending the request to the first token.
-    pub time_to_first_token_s: f64,
-    /// Prompt tokens divided by the time to first token.
-    pub prompt_tokens_per_s: f64,
-    /// Tokens after the first, divided by the time since the first.
-    pub generated_tokens_per_s: f64,
-    pub total_s: f64,
-}
-
-/// How a reply ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finished {
-    /// "stop" (end of turn or a stop sequence), "length" (max tokens), or
-    /// another reason reported by the engine.
-    pub finish_reason: String,
-    pub usage: Usage,
-    pub timings: Timings,
-}
-
-/// What a generation emits, in order: deltas, then one `Finished` or `Error`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Delta(String),
-    Reasoning(String),
-    ToolCall { name: String, arguments: String },
-    Finished(Finished),
-    Error(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    #[error("could not load model {path}: {message}")]
-    Load { path: String, message: String },
-    #[error(
-        "the prompt is {prompt} tokens but the model's context holds {limit}; shorten the input"
-    )]
-    TooLarge { prompt: usize, limit: usize },
-    #[error("model request failed: {0}")]
-    Request(String),
 }
 
 /// Options of [`Engine::load`].
@@ -216,13 +66,13 @@ fn init_logging() {
 impl Engine {
     /// Loads a model. The load runs in its own task so that a panic inside
     /// mistral.rs (it panics on some malformed inputs) becomes an error.
-    pub async fn load(spec: &ModelSpec, opts: &LoadOptions) -> Result<Engine, EngineError> {
+    pub async fn load(spec: &ModelSpec, opts: &LoadOptions) -> Result<Engine, ModelError> {
         let started = Instant::now();
         if opts.verbose {
             init_logging();
         }
         let path = spec.display_path();
-        let load_err = |message: String| EngineError::Load {
+        let load_err = |message: String| ModelError::Load {
             path: path.clone(),
             message,
         };
@@ -274,7 +124,7 @@ impl Engine {
 
     /// Exact prompt size of `messages` after the chat template, including
     /// the generation prompt, as the engine will count it.
-    pub async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize, EngineError> {
+    async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize, ModelError> {
         // The tokenize future must not be dropped early: mistral.rs 0.8.1
         // panics in its engine thread if the reply finds no receiver.
         let tokens = self
@@ -287,17 +137,17 @@ impl Engine {
                 None,
             )
             .await
-            .map_err(|e| EngineError::Request(e.to_string()))?;
+            .map_err(|e| ModelError::Request(e.to_string()))?;
         Ok(tokens.len())
     }
 
     /// Tokens of a plain text, without chat template or special tokens.
-    pub async fn count_text_tokens(&self, text: &str) -> Result<usize, EngineError> {
+    async fn count_text_tokens(&self, text: &str) -> Result<usize, ModelError> {
         let tokens = self
             .model
             .tokenize(Either::Right(text.to_string()), None, false, false, None)
             .await
-            .map_err(|e| EngineError::Request(e.to_string()))?;
+            .map_err(|e| ModelError::Request(e.to_string()))?;
         Ok(tokens.len())
     }
 
@@ -307,11 +157,11 @@ impl Engine {
     ///
     /// Dropping the returned [`Generation`] cancels it; the engine stays
     /// usable for the next request.
-    pub async fn generate(
+    async fn generate(
         &self,
         messages: &[ChatMessage],
         params: &GenParams,
-    ) -> Result<Generation, EngineError> {
+    ) -> Result<Generation, ModelError> {
         let prompt_tokens = self.prompt_tokens(messages).await?;
         let max_tokens = params
             .max_tokens
@@ -326,30 +176,27 @@ impl Engine {
         let task = tokio::spawn(async move {
             drain(&model, request, prompt_tokens, tx).await;
         });
-        Ok(Generation { rx, task })
+        // Aborting drops the mistral.rs stream, which cancels the sequence.
+        Ok(Generation::new(rx, move || task.abort()))
     }
 }
 
 impl Engine {
     /// The prompt's size in tokens, or `TooLarge` when it leaves no room
     /// for a single generated token.
-    async fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, EngineError> {
+    async fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, ModelError> {
         let prompt = self.count_tokens(messages).await?;
-        let limit = self.info.context_length;
-        if prompt >= limit {
-            return Err(EngineError::TooLarge { prompt, limit });
-        }
-        Ok(prompt)
+        crate::model::check_fits(prompt, self.info.context_length)
     }
 
     /// The model's probabilities for the first token of its reply: the
     /// `top_n` most likely tokens as (text, probability), most likely
     /// first. Classification scores labels with these.
-    pub async fn first_token_distribution(
+    async fn first_token_distribution(
         &self,
         messages: &[ChatMessage],
         top_n: usize,
-    ) -> Result<Vec<(String, f64)>, EngineError> {
+    ) -> Result<Vec<(String, f64)>, ModelError> {
         self.prompt_tokens(messages).await?;
         // Temperature 1 with no top-k/top-p filter: mistral.rs then reports
         // the softmax of the raw logits. (Greedy requests report logits,
@@ -366,7 +213,7 @@ impl Engine {
             .model
             .send_chat_request(request)
             .await
-            .map_err(|e| EngineError::Request(e.to_string()))?;
+            .map_err(|e| ModelError::Request(e.to_string()))?;
         let top = response
             .choices
             .into_iter()
@@ -386,27 +233,6 @@ impl Engine {
                 )
             })
             .collect())
-    }
-}
-
-/// A reply being generated. Read events with [`Generation::next`]; drop it
-/// to cancel.
-pub struct Generation {
-    rx: mpsc::Receiver<Event>,
-    task: JoinHandle<()>,
-}
-
-impl Generation {
-    /// The next event, or `None` after `Finished` or `Error`.
-    pub async fn next(&mut self) -> Option<Event> {
-        self.rx.recv().await
-    }
-}
-
-impl Drop for Generation {
-    fn drop(&mut self) {
-        // Aborting drops the mistral.rs stream, which cancels the sequence.
-        self.task.abort();
     }
 }
 
@@ -620,4 +446,35 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown cause".to_string());
     format!("the model loader crashed: {text}")
+}
+
+#[async_trait::async_trait]
+impl crate::model::LanguageModel for Engine {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize, ModelError> {
+        Engine::count_tokens(self, messages).await
+    }
+
+    async fn count_text_tokens(&self, text: &str) -> Result<usize, ModelError> {
+        Engine::count_text_tokens(self, text).await
+    }
+
+    async fn generate(
+        &self,
+        messages: &[ChatMessage],
+        params: &GenParams,
+    ) -> Result<Generation, ModelError> {
+        Engine::generate(self, messages, params).await
+    }
+
+    async fn first_token_distribution(
+        &self,
+        messages: &[ChatMessage],
+        top_n: usize,
+    ) -> Result<Vec<(String, f64)>, ModelError> {
+        Engine::first_token_distribution(self, messages, top_n).await
+    }
 }

@@ -19,24 +19,20 @@ pub struct Document {
     pub label: Option<String>,
 }
 
-/// Which fields of JSONL/CSV/TSV rows hold what. Also the flags of
-/// `lore index add` that set them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+/// Which fields of JSONL/CSV/TSV rows hold what. The flags of
+/// `lore index add` that set them are `cli::index::CliRowFields`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowFields {
     /// JSONL/CSV/TSV: the field holding the text (default: text)
-    #[arg(long = "text-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// JSONL/CSV/TSV: the field holding a row id (default: _id or id, else the row number)
-    #[arg(long = "id-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// JSONL/CSV/TSV: the field holding a title (default: title when present)
-    #[arg(long = "title-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// JSONL/CSV/TSV: the field holding a label (labelled examples)
-    #[arg(long = "label-field", value_name = "FIELD")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }
@@ -189,7 +185,7 @@ fn rst_title(text: &str) -> Option<String> {
 /// headings (so the chunker sees the structure), and its `<title>`.
 /// Scripts, styles and other invisible elements are dropped.
 pub fn html_text(html: &str) -> (Option<String>, String) {
-    use scraper::{Html, Node, Selector};
+    use scraper::{Html, Selector};
     let doc = Html::parse_document(html);
     let title = Selector::parse("title")
         .ok()
@@ -209,109 +205,106 @@ pub fn html_text(html: &str) -> (Option<String>, String) {
         .unwrap_or_else(|| *doc.root_element());
 
     let mut out = String::new();
-    fn walk(node: ego_tree::NodeRef<'_, Node>, out: &mut String) {
-        match node.value() {
-            Node::Text(t) => {
-                let collapsed: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !collapsed.is_empty() {
-                    if t.starts_with(char::is_whitespace)
-                        && !out.ends_with([' ', '\n'])
-                        && !out.is_empty()
-                    {
-                        out.push(' ');
-                    }
-                    out.push_str(&collapsed);
-                    if t.ends_with(char::is_whitespace) {
-                        out.push(' ');
-                    }
-                }
-            }
-            Node::Element(e) => {
-                let name = e.name();
-                if matches!(
-                    name,
-                    "script"
-                        | "style"
-                        | "noscript"
-                        | "template"
-                        | "head"
-                        | "svg"
-                        | "iframe"
-                        | "button"
-                ) {
-                    return;
-                }
-                let heading = match name {
-                    "h1" => Some(1),
-                    "h2" => Some(2),
-                    "h3" => Some(3),
-                    "h4" => Some(4),
-                    "h5" => Some(5),
-                    "h6" => Some(6),
-                    _ => None,
-                };
-                let block = heading.is_some()
-                    || matches!(
-                        name,
-                        "p" | "div"
-                            | "section"
-                            | "article"
-                            | "main"
-                            | "header"
-                            | "footer"
-                            | "nav"
-                            | "aside"
-                            | "ul"
-                            | "ol"
-                            | "li"
-                            | "table"
-                            | "tr"
-                            | "pre"
-                            | "blockquote"
-                            | "dl"
-                            | "dt"
-                            | "dd"
-                            | "figure"
-                            | "form"
-                            | "br"
-                            | "hr"
-                    );
-                if block {
-                    paragraph_break(out);
-                }
-                if let Some(level) = heading {
-                    out.push_str(&"#".repeat(level));
-                    out.push(' ');
-                }
-                if name == "li" {
-                    out.push_str("- ");
-                }
-                for child in node.children() {
-                    walk(child, out);
-                }
-                if block {
-                    paragraph_break(out);
-                } else if matches!(name, "td" | "th") {
-                    out.push(' ');
-                }
-            }
-            _ => {
-                for child in node.children() {
-                    walk(child, out);
-                }
-            }
-        }
-    }
-    fn paragraph_break(out: &mut String) {
-        while out.ends_with(' ') {
-            out.pop();
-        }
-        if !out.is_empty() && !out.ends_with("\n\n") {
-            out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
-        }
-    }
     walk(root, &mut out);
     (title, out.trim().to_string() + "\n")
+}
+
+/// Appends the visible text under `node` to `out`.
+fn walk(node: ego_tree::NodeRef<'_, scraper::Node>, out: &mut String) {
+    use scraper::Node;
+    match node.value() {
+        Node::Text(t) => {
+            let collapsed: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !collapsed.is_empty() {
+                if t.starts_with(char::is_whitespace)
+                    && !out.ends_with([' ', '\n'])
+                    && !out.is_empty()
+                {
+                    out.push(' ');
+                }
+                out.push_str(&collapsed);
+                if t.ends_with(char::is_whitespace) {
+                    out.push(' ');
+                }
+            }
+        }
+        Node::Element(e) => {
+            let name = e.name();
+            if matches!(
+                name,
+                "script" | "style" | "noscript" | "template" | "head" | "svg" | "iframe" | "button"
+            ) {
+                return;
+            }
+            let heading = match name {
+                "h1" => Some(1),
+                "h2" => Some(2),
+                "h3" => Some(3),
+                "h4" => Some(4),
+                "h5" => Some(5),
+                "h6" => Some(6),
+                _ => None,
+            };
+            let block = heading.is_some()
+                || matches!(
+                    name,
+                    "p" | "div"
+                        | "section"
+                        | "article"
+                        | "main"
+                        | "header"
+                        | "footer"
+                        | "nav"
+                        | "aside"
+                        | "ul"
+                        | "ol"
+                        | "li"
+                        | "table"
+                        | "tr"
+                        | "pre"
+                        | "blockquote"
+                        | "dl"
+                        | "dt"
+                        | "dd"
+                        | "figure"
+                        | "form"
+                        | "br"
+                        | "hr"
+                );
+            if block {
+                paragraph_break(out);
+            }
+            if let Some(level) = heading {
+                out.push_str(&"#".repeat(level));
+                out.push(' ');
+            }
+            if name == "li" {
+                out.push_str("- ");
+            }
+            for child in node.children() {
+                walk(child, out);
+            }
+            if block {
+                paragraph_break(out);
+            } else if matches!(name, "td" | "th") {
+                out.push(' ');
+            }
+        }
+        _ => {
+            for child in node.children() {
+                walk(child, out);
+            }
+        }
+    }
+}
+/// Ends the current paragraph with one blank line.
+fn paragraph_break(out: &mut String) {
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+    }
 }
 
 fn load_pdf(key: &str, path: &Path, bytes: &[u8]) -> Result<Vec<Document>, Skip> {

@@ -1,8 +1,7 @@
-//! The knowledge index: loaders, chunking, a tantivy store, ingestion and
-//! retrieval evaluation.
+//! The knowledge index: loaders, chunking, a tantivy store and ingestion.
+//! (Retrieval evaluation is in `crate::eval::retrieval`.)
 
 pub mod chunk;
-pub mod eval;
 pub mod ingest;
 pub mod loaders;
 pub mod store;

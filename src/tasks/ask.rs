@@ -1,447 +1,229 @@
-//! `lore ask`: retrieve passages, answer from them, cite them.
+//! `lore ask`: a question answered from the index and/or a document given
+//! with it, citing the passages it used. The steps are the shared grounded
+//! turn ([`super::grounded`]); this file says what `ask` feeds it.
+
+use std::future::Future;
 
 use serde::Serialize;
-use serde_json::json;
 
-use super::{stream_to_sink, TaskError};
-use crate::engine::{ChatMessage, Engine, Finished, GenParams, Role};
-use crate::index::{Hit, IndexError, KnowledgeIndex, SearchOptions};
+use super::grounded::{self, GroundedReply, GroundedTurn, Retrieval, TemplatePrompt};
+use super::policy::TurnPolicy;
+use super::TaskError;
+use crate::model::{GenParams, Model};
 use crate::output::Sink;
-use crate::prompts::{PromptError, Template};
 
-/// A retrieved passage as the model sees it: numbered from 1.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Passage {
-    pub n: usize,
-    pub path: String,
-    pub lines: (u64, u64),
-    pub heading: String,
-    pub score: f32,
-    pub text: String,
-    pub snippet: String,
-    /// Byte ranges of matched query terms inside `snippet` (for display).
-    #[serde(skip)]
-    pub highlights: Vec<std::ops::Range<usize>>,
+/// Everything `ask` needs besides the question and the model.
+#[derive(Clone)]
+pub struct Ask {
+    pub retrieval: Retrieval,
+    /// The `qa` template.
+    pub prompt: TemplatePrompt,
+    /// The reply when nothing relevant is found (`retrieval.not_found`).
+    pub not_found: String,
+    pub params: GenParams,
 }
 
-impl Passage {
-    /// `path:Lstart-Lend > heading`, the label in the prompt and footnotes.
-    pub fn label(&self) -> String {
-        let mut s = format!("{}:L{}-L{}", self.path, self.lines.0, self.lines.1);
-        if !self.heading.is_empty() {
-            s.push_str(" > ");
-            s.push_str(&self.heading);
-        }
-        s
-    }
-}
-
-/// A citation marker in the answer that points at a passage.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Citation {
-    pub n: usize,
-    /// `marker` when the answer wrote `[n]`; `overlap` when the answer
-    /// wrote no marker and lore attributed it to the passage it shares
-    /// most words with.
-    pub via: &'static str,
-    pub path: String,
-    pub lines: (u64, u64),
-    pub heading: String,
-    pub snippet: String,
+/// One question.
+#[derive(Debug, Clone)]
+pub struct Question<'a> {
+    pub text: &'a str,
+    /// Text given with the question (piped stdin): answered from first.
+    pub document: Option<&'a str>,
+    /// False with `--no-index`: the document only.
+    pub search_index: bool,
 }
 
 /// The structured result of `lore ask` (`--format json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct AskReport {
     pub question: String,
-    pub answer: String,
-    /// False when nothing relevant was retrieved (no model call was made).
-    pub found: bool,
-    pub citations: Vec<Citation>,
-    /// False when the answer cites a passage number that does not exist.
-    pub citations_valid: bool,
-    pub passages: Vec<Passage>,
-    /// Retrieved passages left out because they did not fit the context.
-    pub dropped_passages: usize,
     #[serde(flatten)]
-    pub finished: Option<Finished>,
+    pub reply: GroundedReply,
 }
 
-/// Retrieves up to `k` passages scoring at least `min_score`.
-pub fn retrieve(
-    index: &KnowledgeIndex,
-    question: &str,
-    k: usize,
-    min_score: f32,
-) -> Result<Vec<Passage>, IndexError> {
-    let opts = SearchOptions {
-        limit: k.max(1),
-        ..SearchOptions::default()
+/// Answers `question`, streaming into `sink`. `model` is awaited only when
+/// something relevant was found.
+pub async fn run<F, S>(
+    ask: &Ask,
+    question: &Question<'_>,
+    model: F,
+    sink: &mut S,
+) -> Result<AskReport, TaskError>
+where
+    F: Future<Output = Result<Model, TaskError>>,
+    S: Sink + ?Sized,
+{
+    let turn = GroundedTurn {
+        question: question.text,
+        query: question.text,
+        history: &[],
+        attachment: question.document,
+        search_index: question.search_index,
+        not_found: &ask.not_found,
+        params: &ask.params,
+        policy: TurnPolicy::GROUNDED,
     };
-    let hits = index.search(question, &opts)?;
-    Ok(passages_from(hits, min_score))
-}
-
-fn passages_from(hits: Vec<Hit>, min_score: f32) -> Vec<Passage> {
-    hits.into_iter()
-        .filter(|h| h.score >= min_score)
-        .enumerate()
-        .map(|(i, h)| Passage {
-            n: i + 1,
-            path: if h.key != h.path { h.key } else { h.path },
-            lines: h.lines,
-            heading: h.headings,
-            score: h.score,
-            text: h.text,
-            snippet: h.snippet,
-            highlights: h.highlights,
-        })
-        .collect()
-}
-
-/// Renders the QA prompt for `passages`.
-pub fn messages(
-    template: &Template,
-    question: &str,
-    passages: &[Passage],
-) -> Result<Vec<ChatMessage>, PromptError> {
-    let items: Vec<serde_json::Value> = passages
-        .iter()
-        .map(|p| json!({"n": p.n, "label": p.label(), "text": p.text}))
-        .collect();
-    let rendered = template.render_with(minijinja::Value::from_serialize(
-        json!({"question": question, "passages": items}),
-    ))?;
-    let mut out = Vec::new();
-    if let Some(system) = rendered.system {
-        out.push(ChatMessage::new(Role::System, system));
-    }
-    out.push(ChatMessage::new(Role::User, rendered.user));
-    Ok(out)
-}
-
-/// Keeps the best passages whose prompt fits the context with room for the
-/// answer, counting tokens exactly. Returns the messages and how many
-/// passages were dropped.
-pub async fn pack(
-    engine: &Engine,
-    template: &Template,
-    question: &str,
-    passages: &mut Vec<Passage>,
-    max_tokens: usize,
-) -> Result<(Vec<ChatMessage>, usize), TaskError> {
-    let budget = engine.info().context_length.saturating_sub(max_tokens);
-    let total = passages.len();
-    loop {
-        let msgs = messages(template, question, passages).map_err(TaskError::Prompt)?;
-        let tokens = engine.count_tokens(&msgs).await?;
-        if tokens <= budget || passages.is_empty() {
-            if passages.is_empty() && tokens > budget {
-                return Err(TaskError::Engine(crate::engine::EngineError::TooLarge {
-                    prompt: tokens,
-                    limit: budget,
-                }));
-            }
-            return Ok((msgs, total - passages.len()));
-        }
-        passages.pop();
-    }
-}
-
-/// Passage numbers cited as `[n]`, `[n, m]` or `[n][m]`, in order of first
-/// appearance.
-pub fn cited_numbers(answer: &str) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut rest = answer;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else { break };
-        let inside = &after[..close];
-        let numbers: Vec<Option<usize>> = inside
-            .split([',', ';'])
-            .map(|s| s.trim().parse::<usize>().ok())
-            .collect();
-        if !inside.is_empty() && numbers.iter().all(Option::is_some) {
-            for n in numbers.into_iter().flatten() {
-                if !out.contains(&n) {
-                    out.push(n);
-                }
-            }
-        }
-        rest = &after[close + 1..];
-    }
-    out
-}
-
-/// Checks the answer's markers against the passages: valid citations, and
-/// whether every marker pointed at a passage.
-pub fn check_citations(answer: &str, passages: &[Passage]) -> (Vec<Citation>, bool) {
-    let numbers = cited_numbers(answer);
-    let valid = numbers.iter().all(|n| (1..=passages.len()).contains(n));
-    let citations = numbers
-        .into_iter()
-        .filter_map(|n| passages.get(n.wrapping_sub(1)))
-        .map(|p| Citation {
-            n: p.n,
-            via: "marker",
-            path: p.path.clone(),
-            lines: p.lines,
-            heading: p.heading.clone(),
-            snippet: p.snippet.clone(),
-        })
-        .collect();
-    (citations, valid)
-}
-
-fn content_words(text: &str) -> Vec<String> {
-    use unicode_segmentation::UnicodeSegmentation;
-    text.unicode_words()
-        .map(str::to_lowercase)
-        .filter(|w| w.chars().count() > 2 || w.chars().any(|c| c.is_ascii_digit()))
-        .filter(|w| !ATTRIBUTION_STOP_WORDS.contains(&w.as_str()))
-        .collect()
-}
-
-const ATTRIBUTION_STOP_WORDS: &[&str] = &[
-    "the", "and", "for", "are", "you", "your", "with", "that", "this", "from", "can", "have",
-    "has", "not", "but", "our", "was", "were", "will", "what", "how", "which", "who", "when",
-    "answer", "question", "passage", "passages",
-];
-
-/// Small models often answer from a passage without writing its marker.
-/// When the answer has no marker, it is attributed to the passage holding
-/// most of its content words, if that passage holds at least half of them:
-/// the footnote then points at where the answer came from, and says so
-/// (`via: overlap`), rather than showing no source at all.
-pub fn attribute(answer: &str, passages: &[Passage]) -> Option<Citation> {
-    let words = content_words(answer);
-    let unique: std::collections::HashSet<&String> = words.iter().collect();
-    if unique.len() < 2 {
-        return None;
-    }
-    let (best, share) = passages
-        .iter()
-        .map(|p| {
-            let have: std::collections::HashSet<String> =
-                content_words(&p.text).into_iter().collect();
-            let shared = unique.iter().filter(|w| have.contains(**w)).count();
-            (p, shared as f64 / unique.len() as f64)
-        })
-        // Earlier passages ranked higher: keep the first of equal shares.
-        .fold(None::<(&Passage, f64)>, |acc, x| match acc {
-            Some(a) if a.1 >= x.1 => Some(a),
-            _ => Some(x),
-        })?;
-    (share >= 0.5).then(|| Citation {
-        n: best.n,
-        via: "overlap",
-        path: best.path.clone(),
-        lines: best.lines,
-        heading: best.heading.clone(),
-        snippet: best.snippet.clone(),
-    })
-}
-
-/// Passages from text given on stdin. Text that fits `budget_tokens`
-/// (approximate) is one passage; longer text is chunked and the chunks
-/// ranked against the question in an in-memory index, keeping `k`. When
-/// no chunk matches the question, the first `k` chunks stand in: the user
-/// gave this text on purpose, so it is never dropped as irrelevant.
-pub fn stdin_passages(
-    text: &str,
-    question: &str,
-    k: usize,
-    budget_tokens: usize,
-    chunking: crate::index::chunk::ChunkOptions,
-) -> Result<Vec<Passage>, IndexError> {
-    use crate::index::chunk::{approx_tokens, chunk, LineIndex, Markup};
-    let lines = LineIndex::new(text);
-    let whole = |range: std::ops::Range<usize>, headings: String, n: usize| {
-        let (l0, l1) = lines.lines(&range);
-        let body = text[range].to_string();
-        Passage {
-            n,
-            path: "<stdin>".into(),
-            lines: (l0 as u64, l1 as u64),
-            heading: headings,
-            score: 0.0,
-            snippet: body.chars().take(160).collect(),
-            text: body,
-            highlights: Vec::new(),
-        }
-    };
-    if approx_tokens(text) * 3 / 2 <= budget_tokens {
-        return Ok(vec![whole(0..text.len(), String::new(), 1)]);
-    }
-    let doc = crate::index::loaders::Document {
-        key: "<stdin>".into(),
-        title: String::new(),
-        text: text.to_string(),
-        markup: Markup::Plain,
-        label: None,
-    };
-    let idx = KnowledgeIndex::in_memory("stdin", "<stdin>", &[doc], chunking)?;
-    let hits = idx.search(
-        question,
-        &SearchOptions {
-            limit: k.max(1),
-            ..SearchOptions::default()
-        },
-    )?;
-    if hits.is_empty() {
-        return Ok(chunk(text, Markup::Plain, chunking)
-            .into_iter()
-            .take(k.max(1))
-            .enumerate()
-            .map(|(i, c)| whole(c.range, c.headings.join(" > "), i + 1))
-            .collect());
-    }
-    Ok(passages_from(hits, f32::MIN))
-}
-
-/// Numbers passages 1.. in order after lists from several sources are
-/// joined.
-pub fn renumber(passages: &mut [Passage]) {
-    for (i, p) in passages.iter_mut().enumerate() {
-        p.n = i + 1;
-    }
-}
-
-/// The citations of `answer`: its valid `[n]` markers, or without any, the
-/// passage it is attributed to by overlap; and whether every marker was
-/// valid.
-pub fn cite(answer: &str, passages: &[Passage]) -> (Vec<Citation>, bool) {
-    let (mut citations, valid) = check_citations(answer, passages);
-    if citations.is_empty() {
-        citations.extend(attribute(answer, passages));
-    }
-    (citations, valid)
-}
-
-/// The footnotes printed after a text answer.
-pub fn footnotes(citations: &[Citation], passages: &[Passage]) -> Option<String> {
-    if citations.is_empty() {
-        return None;
-    }
-    let lines: Vec<String> = citations
-        .iter()
-        .filter_map(|c| passages.iter().find(|p| p.n == c.n))
-        .map(|p| format!("[{}] {}", p.n, p.label()))
-        .collect();
-    Some(format!("Sources:\n{}", lines.join("\n")))
-}
-
-/// Answers `question` from `passages` (already packed into `messages`).
-pub async fn answer(
-    engine: &Engine,
-    question: &str,
-    messages: &[ChatMessage],
-    passages: Vec<Passage>,
-    dropped: usize,
-    params: &GenParams,
-    sink: &mut dyn Sink,
-) -> Result<AskReport, TaskError> {
-    let generation = engine.generate(messages, params).await?;
-    let (text, finished) = stream_to_sink(generation, sink).await?;
-    let (citations, citations_valid) = cite(&text, &passages);
+    let reply = grounded::run(&ask.retrieval, &ask.prompt, &turn, model, sink).await?;
     Ok(AskReport {
-        question: question.to_string(),
-        answer: text,
-        found: true,
-        citations,
-        citations_valid,
-        passages,
-        dropped_passages: dropped,
-        finished: Some(finished),
-    })
-}
-
-/// The report when nothing relevant was retrieved: the configured reply,
-/// written to the sink, with no model call.
-pub fn not_found(question: &str, reply: &str, sink: &mut dyn Sink) -> Result<AskReport, TaskError> {
-    sink.text(reply).map_err(TaskError::Output)?;
-    Ok(AskReport {
-        question: question.to_string(),
-        answer: reply.to_string(),
-        found: false,
-        citations: Vec::new(),
-        citations_valid: true,
-        passages: Vec::new(),
-        dropped_passages: 0,
-        finished: None,
+        question: question.text.to_string(),
+        reply,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grounding::{Via, STDIN};
+    use crate::model::scripted::ScriptedModel;
+    use crate::model::{ModelError, Role};
+    use crate::tasks::grounded::GroundedReply;
+    use crate::tasks::testkit::{self, Collect};
 
-    fn passage(n: usize) -> Passage {
-        Passage {
-            n,
-            path: format!("p{n}.md"),
-            lines: (1, 2),
-            heading: "H".into(),
-            score: 1.0,
-            text: "t".into(),
-            snippet: "s".into(),
-            highlights: Vec::new(),
+    fn ask(max_tokens: usize, temperature: f64) -> Ask {
+        Ask {
+            retrieval: testkit::retrieval(),
+            prompt: testkit::qa(),
+            not_found: "Not in the knowledge base.".into(),
+            params: GenParams {
+                max_tokens,
+                temperature,
+                ..GenParams::default()
+            },
         }
     }
 
-    #[test]
-    fn citation_markers_are_parsed_in_order() {
-        assert_eq!(cited_numbers("A [2] and B [1, 3][2]."), [2, 1, 3]);
-        assert_eq!(cited_numbers("no markers [x] [] [1a]"), Vec::<usize>::new());
-        assert_eq!(cited_numbers("unclosed [1"), Vec::<usize>::new());
+    fn question(text: &str) -> Question<'_> {
+        Question {
+            text,
+            document: None,
+            search_index: true,
+        }
     }
 
-    #[test]
-    fn invalid_markers_are_flagged_and_dropped() {
-        let ps = vec![passage(1), passage(2)];
-        let (c, valid) = check_citations("See [2] and [7].", &ps);
-        assert!(!valid);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].path, "p2.md");
-        let (c, valid) = check_citations("See [1].", &ps);
-        assert!(valid);
-        assert_eq!(footnotes(&c, &ps).unwrap(), "Sources:\n[1] p1.md:L1-L2 > H");
-        assert_eq!(footnotes(&[], &ps), None);
+    /// Runs `q` on `model`, returning the reply.
+    async fn answer(ask: &Ask, q: &Question<'_>, model: Model) -> Result<GroundedReply, TaskError> {
+        let r = run(ask, q, async { Ok(model) }, &mut Collect::default()).await?;
+        Ok(r.reply)
     }
 
-    #[test]
-    fn unmarked_answers_are_attributed_by_overlap() {
-        let mut ps = vec![passage(1), passage(2)];
-        ps[0].text = "Shipping takes 2 to 4 days.".into();
-        ps[1].text = "You can return items within 30 days of delivery.".into();
-        let c = attribute("Items can be returned within 30 days.", &ps).unwrap();
-        assert_eq!((c.n, c.via), (2, "overlap"));
-        assert!(attribute("I do not know anything about that topic.", &ps).is_none());
-        assert!(attribute("Yes.", &ps).is_none());
+    #[tokio::test]
+    async fn nothing_found_answers_without_loading_a_model() {
+        let mut sink = Collect::default();
+        let never = async { Err::<Model, _>(TaskError::Input("must not load".into())) };
+        let r = run(&ask(16, 0.0), &question("zebra quantum"), never, &mut sink)
+            .await
+            .unwrap();
+        assert!(!r.reply.found);
+        assert_eq!(sink.0, "Not in the knowledge base.");
+        assert!(r.reply.finished.is_none() && r.reply.model.is_none());
     }
 
-    #[test]
-    fn stdin_text_is_one_passage_or_ranked_chunks() {
-        let opts = crate::index::chunk::ChunkOptions {
-            target_tokens: 20,
-            overlap_tokens: 0,
-        };
-        let small = stdin_passages("The door code is 4711.", "door code?", 3, 1000, opts).unwrap();
-        assert_eq!(small.len(), 1);
-        assert_eq!(small[0].path, "<stdin>");
-        let mut big = String::new();
-        for i in 0..200 {
-            big.push_str(&format!(
-                "Line {i} talks about weather and nothing else at all.\n"
+    #[tokio::test]
+    async fn a_marked_answer_cites_its_passage_and_the_temperature_is_capped() {
+        let (m, model) = testkit::model(ScriptedModel::new(4096).reply("Within 30 days [1]."));
+        let mut sink = Collect::default();
+        let q = question("How many days do I have to return an item?");
+        let r = run(&ask(16, 1.5), &q, async { Ok(model) }, &mut sink)
+            .await
+            .unwrap()
+            .reply;
+        assert!(r.found && r.citations_valid);
+        assert_eq!(sink.0, "Within 30 days [1].");
+        assert_eq!(r.citations.len(), 1);
+        assert_eq!(
+            (r.citations[0].via, r.citations[0].path.as_str()),
+            (Via::Marker, "returns.md")
+        );
+        let sent = &m.requests()[0];
+        assert_eq!(sent.params.temperature, 0.3, "grounded answers are capped");
+        assert_eq!(sent.messages[0].role, Role::System);
+        assert!(sent.messages[1].content.contains("30 days of delivery"));
+    }
+
+    #[tokio::test]
+    async fn a_marker_past_the_passages_is_invalid_and_dropped() {
+        let (_, model) = testkit::model(ScriptedModel::new(4096).reply("See [1] and [9]."));
+        let q = question("return an item refund");
+        let r = answer(&ask(16, 0.0), &q, model).await.unwrap();
+        assert!(!r.citations_valid);
+        assert_eq!(r.citations.iter().map(|c| c.n).collect::<Vec<_>>(), [1]);
+    }
+
+    #[tokio::test]
+    async fn an_unmarked_answer_is_attributed_by_overlap() {
+        let (_, model) = testkit::model(
+            ScriptedModel::new(4096).reply("Parcels arrive in 3 to 5 working days."),
+        );
+        let q = question("When do parcels arrive with shipping?");
+        let r = answer(&ask(16, 0.0), &q, model).await.unwrap();
+        assert_eq!(r.citations.len(), 1);
+        assert_eq!(
+            (r.citations[0].via, r.citations[0].path.as_str()),
+            (Via::Overlap, "shipping.md")
+        );
+    }
+
+    #[tokio::test]
+    async fn passages_that_do_not_fit_are_dropped_weakest_first() {
+        // The system prompt is 21 word-tokens, each passage about 16 and
+        // the question 7: with 40 of 110 kept for the answer, two of the
+        // three passages fit.
+        let (m, model) = testkit::model(ScriptedModel::new(110));
+        let q = question("return refund shipping parcels billing cards");
+        let r = answer(&ask(40, 0.0), &q, model).await.unwrap();
+        assert!(r.found);
+        assert!(r.dropped_passages >= 1, "{r:?}");
+        assert_eq!(r.passages.len() + r.dropped_passages, 3);
+        let prompt: usize = m.requests()[0]
+            .messages
+            .iter()
+            .map(|x| x.content.split_whitespace().count() + 2)
+            .sum::<usize>()
+            + 2;
+        assert!(
+            prompt <= 110 - 40,
+            "prompt {prompt} leaves room for the answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_question_too_large_for_one_passage_is_too_large() {
+        let (_, model) = testkit::model(ScriptedModel::new(40));
+        let q = question("return refund item days delivery");
+        let err = answer(&ask(16, 0.0), &q, model).await.unwrap_err();
+        assert!(
+            matches!(err, TaskError::Engine(ModelError::TooLarge { .. })),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_document_that_fits_goes_whole_and_a_long_one_is_chunked() {
+        let (_, model) = testkit::model(ScriptedModel::new(4096));
+        let mut q = question("What is the door code?");
+        q.document = Some("The door code is 4711.");
+        q.search_index = false;
+        let r = answer(&ask(16, 0.0), &q, model).await.unwrap();
+        assert_eq!(r.passages.len(), 1);
+        assert_eq!(r.passages[0].path, STDIN);
+        assert_eq!(r.passages[0].text, "The door code is 4711.");
+
+        let mut long = String::new();
+        for i in 0..300 {
+            long.push_str(&format!(
+                "Line {i} is about the weather and nothing more.\n\n"
             ));
         }
-        big.push_str("The secret door code for the warehouse is 4711.\n");
-        let ranked =
-            stdin_passages(&big, "What is the warehouse door code?", 2, 100, opts).unwrap();
-        assert!(ranked.len() <= 2);
-        assert!(ranked[0].text.contains("4711"), "{:?}", ranked[0]);
-        let fallback = stdin_passages(&big, "zzzz qqqq", 2, 100, opts).unwrap();
-        assert_eq!(fallback.len(), 2);
-        assert_eq!(fallback[0].lines.0, 1);
+        long.push_str("The warehouse door code is 4711.\n");
+        let (_, model) = testkit::model(ScriptedModel::new(600));
+        q.document = Some(&long);
+        let r = answer(&ask(16, 0.0), &q, model).await.unwrap();
+        assert!(
+            !r.passages.is_empty() && r.passages.len() <= 3,
+            "{}",
+            r.passages.len()
+        );
+        assert!(r.passages.iter().all(|p| p.path == STDIN));
+        assert!(r.passages.iter().any(|p| p.text.contains("4711")));
     }
 }

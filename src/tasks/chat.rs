@@ -7,11 +7,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::ask::{self, Citation, Passage};
-use super::{stream_to_sink, TaskError};
-use crate::engine::{ChatMessage, Engine, Finished, GenParams, Role};
-use crate::index::chunk::ChunkOptions;
-use crate::index::KnowledgeIndex;
+use super::grounded::{
+    self, GroundedReply, GroundedTurn, PlainPrompt, Retrieval, System, TemplatePrompt, TurnPrompt,
+};
+use super::policy::{answer_room, TurnPolicy};
+use super::TaskError;
+use crate::grounding::Passage;
+use crate::model::{conversation, ChatMessage, GenParams, Model};
 use crate::output::Sink;
 use crate::prompts::Template;
 
@@ -61,18 +63,15 @@ impl FromStr for Mode {
     }
 }
 
-/// What a turn needs besides the conversation: the model, the index and
-/// the settings of grounded answers.
+/// What a turn needs besides the conversation: the model, where passages
+/// come from, and the `qa` template of grounded answers.
 #[derive(Clone)]
 pub struct ChatContext {
-    pub engine: Engine,
-    pub index: Option<std::sync::Arc<KnowledgeIndex>>,
+    pub model: Model,
+    pub retrieval: Retrieval,
     /// The `qa` template: renders the newest question with its passages.
     pub qa: Template,
-    pub top_k: usize,
-    pub min_score: f32,
     pub not_found: String,
-    pub chunking: ChunkOptions,
 }
 
 /// One user turn.
@@ -91,68 +90,84 @@ pub struct Turn {
     pub params: GenParams,
 }
 
-/// The result of one turn.
-#[derive(Debug, Clone, Serialize)]
-pub struct TurnReport {
-    pub reply: String,
-    /// False when a grounded turn retrieved nothing relevant (no model call).
-    pub found: bool,
-    pub passages: Vec<Passage>,
-    pub citations: Vec<Citation>,
-    pub citations_valid: bool,
-    /// Oldest messages left out because the conversation outgrew the context.
-    pub dropped_messages: usize,
-    pub finished: Option<Finished>,
+/// The result of one turn: the grounded reply (plain chat turns have no
+/// passages and are always found).
+pub type TurnReport = GroundedReply;
+
+/// How a turn writes its prompt and what it may drop.
+fn plan(ctx: &ChatContext, turn: &Turn) -> (Box<dyn TurnPrompt>, TurnPolicy) {
+    match (turn.mode, &turn.attachment) {
+        (Mode::Chat, None) => (
+            Box::new(PlainPrompt {
+                system: turn.system.clone(),
+            }),
+            TurnPolicy::CHAT,
+        ),
+        // A document in plain chat goes through the qa template, under the
+        // chat's own system prompt.
+        (Mode::Chat, Some(_)) => (
+            Box::new(TemplatePrompt {
+                system: System::Fixed(turn.system.clone()),
+                ..TemplatePrompt::qa(ctx.qa.clone())
+            }),
+            TurnPolicy::CHAT,
+        ),
+        (Mode::Ask | Mode::Support, _) => (
+            Box::new(TemplatePrompt {
+                system: System::FromTemplate {
+                    fallback: turn.system.clone(),
+                },
+                ..TemplatePrompt::qa(ctx.qa.clone())
+            }),
+            TurnPolicy::GROUNDED,
+        ),
+    }
 }
 
-/// Runs one turn: retrieves when the mode says so, fits the conversation
-/// into the context (dropping the oldest exchanges first), and streams the
-/// reply into `sink`.
+/// Runs one turn: grounded modes are the shared grounded turn (the same
+/// steps as `lore ask`, with the conversation before it); a plain turn
+/// fits the conversation into the context, dropping the oldest exchanges
+/// first. The reply streams into `sink`.
 pub async fn turn<S: Sink + ?Sized>(
     ctx: &ChatContext,
     turn: &Turn,
     sink: &mut S,
 ) -> Result<TurnReport, TaskError> {
-    let budget = ctx.engine.info().context_length.saturating_sub(
-        turn.params
-            .max_tokens
-            .min(ctx.engine.info().context_length / 2),
-    );
-    let mut passages = match &turn.attachment {
-        Some(doc) => ask::stdin_passages(doc, &turn.user, ctx.top_k, budget / 2, ctx.chunking)?,
-        None => Vec::new(),
-    };
-    if turn.mode.grounded() {
-        if let Some(index) = &ctx.index {
-            passages.extend(ask::retrieve(index, &turn.user, ctx.top_k, ctx.min_score)?);
-        }
-        ask::renumber(&mut passages);
-        if passages.is_empty() {
-            sink.text(&ctx.not_found).map_err(TaskError::Output)?;
-            return Ok(TurnReport {
-                reply: ctx.not_found.clone(),
-                found: false,
-                passages,
-                citations: Vec::new(),
-                citations_valid: true,
-                dropped_messages: 0,
-                finished: None,
-            });
-        }
+    let (prompt, policy) = plan(ctx, turn);
+    if turn.mode == Mode::Chat && turn.attachment.is_none() {
+        let context = ctx.model.info().context_length;
+        let budget = context.saturating_sub(answer_room(context, turn.params.max_tokens));
+        let fitted = grounded::fit(
+            ctx.model.as_ref(),
+            prompt.as_ref(),
+            &turn.history,
+            &turn.user,
+            Vec::new(),
+            policy,
+            budget,
+        )
+        .await?;
+        return grounded::answer(ctx.model.as_ref(), fitted, &turn.params, sink).await;
     }
-    let (messages, dropped) = fit(ctx, turn, &mut passages, budget).await?;
-    let generation = ctx.engine.generate(&messages, &turn.params).await?;
-    let (reply, finished) = stream_to_sink(generation, sink).await?;
-    let (citations, citations_valid) = ask::cite(&reply, &passages);
-    Ok(TurnReport {
-        reply,
-        found: true,
-        passages,
-        citations,
-        citations_valid,
-        dropped_messages: dropped,
-        finished: Some(finished),
-    })
+    let grounded_turn = GroundedTurn {
+        question: &turn.user,
+        query: &turn.user,
+        history: &turn.history,
+        attachment: turn.attachment.as_deref(),
+        search_index: turn.mode.grounded(),
+        not_found: &ctx.not_found,
+        params: &turn.params,
+        policy,
+    };
+    let model = ctx.model.clone();
+    grounded::run(
+        &ctx.retrieval,
+        prompt.as_ref(),
+        &grounded_turn,
+        async move { Ok(model) },
+        sink,
+    )
+    .await
 }
 
 /// The messages of a turn as they would be sent, without retrieval: what
@@ -162,71 +177,122 @@ pub fn messages(
     turn: &Turn,
     passages: &[Passage],
 ) -> Result<Vec<ChatMessage>, TaskError> {
-    // Grounded turns (and any turn with passages) render the newest
-    // question through the qa template; grounded modes also take its
-    // system prompt, chat mode keeps its own.
-    let (template_system, newest) = if turn.mode.grounded() || !passages.is_empty() {
-        let rendered = ask::messages(&ctx.qa, &turn.user, passages).map_err(TaskError::Prompt)?;
-        let system = rendered
-            .iter()
-            .find(|m| m.role == Role::System)
-            .map(|m| m.content.clone());
-        let user = rendered
-            .into_iter()
-            .rfind(|m| m.role == Role::User)
-            .map_or_else(|| turn.user.clone(), |m| m.content);
-        (system, user)
-    } else {
-        (None, turn.user.clone())
-    };
-    let system = match (turn.mode, template_system) {
-        (Mode::Chat, _) | (_, None) => turn.system.clone(),
-        (_, Some(t)) => t,
-    };
-    let mut out = Vec::new();
-    if !system.is_empty() {
-        out.push(ChatMessage::new(Role::System, system));
-    }
-    out.extend(turn.history.iter().cloned());
-    out.push(ChatMessage::new(Role::User, newest));
-    Ok(out)
-}
-
-/// Drops the oldest exchanges, then the weakest passages, until the prompt
-/// fits `budget` tokens.
-async fn fit(
-    ctx: &ChatContext,
-    turn: &Turn,
-    passages: &mut Vec<Passage>,
-    budget: usize,
-) -> Result<(Vec<ChatMessage>, usize), TaskError> {
-    let mut trimmed = turn.clone();
-    let mut dropped = 0;
-    loop {
-        let msgs = messages(ctx, &trimmed, passages)?;
-        let tokens = ctx.engine.count_tokens(&msgs).await?;
-        if tokens <= budget {
-            return Ok((msgs, dropped));
-        }
-        if !trimmed.history.is_empty() {
-            // Whole exchanges go, so the history never starts with a reply.
-            let n = trimmed.history.len().min(2);
-            trimmed.history.drain(..n);
-            dropped += n;
-        } else if !passages.is_empty() {
-            passages.pop();
-        } else {
-            return Err(TaskError::Engine(crate::engine::EngineError::TooLarge {
-                prompt: tokens,
-                limit: budget,
-            }));
-        }
-    }
+    let (prompt, _) = plan(ctx, turn);
+    let (system, user) = prompt.render(&turn.user, passages)?;
+    Ok(conversation(system.as_deref(), &turn.history, user))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::scripted::ScriptedModel;
+    use crate::model::Role;
+    use crate::tasks::ask::{self, Ask, Question};
+    use crate::tasks::testkit::{self, Collect};
+
+    fn ctx(model: Model) -> ChatContext {
+        ChatContext {
+            model,
+            retrieval: testkit::retrieval(),
+            qa: testkit::template("qa"),
+            not_found: "Not in the knowledge base.".into(),
+        }
+    }
+
+    fn turn(mode: Mode, history: Vec<ChatMessage>, user: &str, max_tokens: usize) -> Turn {
+        Turn {
+            mode,
+            system: "You are terse.".into(),
+            history,
+            user: user.into(),
+            attachment: None,
+            params: GenParams {
+                max_tokens,
+                temperature: 0.9,
+                ..GenParams::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn ask_mode_sends_what_lore_ask_sends_and_answers_alike() {
+        let question = "How many days do I have to return an item?";
+        let (cli, cli_model) = testkit::model(ScriptedModel::new(4096).reply("30 days [1]."));
+        let ask = Ask {
+            retrieval: testkit::retrieval(),
+            prompt: testkit::qa(),
+            not_found: "Not in the knowledge base.".into(),
+            params: turn(Mode::Ask, vec![], question, 24).params,
+        };
+        let q = Question {
+            text: question,
+            document: None,
+            search_index: true,
+        };
+        let a = ask::run(&ask, &q, async { Ok(cli_model) }, &mut Collect::default())
+            .await
+            .unwrap()
+            .reply;
+        let (tui, tui_model) = testkit::model(ScriptedModel::new(4096).reply("30 days [1]."));
+        let mut sink = Collect::default();
+        let t = super::turn(
+            &ctx(tui_model),
+            &turn(Mode::Ask, vec![], question, 24),
+            &mut sink,
+        )
+        .await
+        .unwrap();
+        let (c, u) = (&cli.requests()[0], &tui.requests()[0]);
+        assert_eq!(c.messages, u.messages);
+        assert_eq!(c.params, u.params);
+        assert_eq!(a.answer, t.answer);
+        assert_eq!(a.citations, t.citations);
+        assert_eq!(a.passages, t.passages);
+    }
+
+    #[tokio::test]
+    async fn ask_mode_with_nothing_found_says_so_without_the_model() {
+        let (m, model) = testkit::model(ScriptedModel::new(4096));
+        let mut sink = Collect::default();
+        let r = super::turn(
+            &ctx(model),
+            &turn(Mode::Ask, vec![], "zebra quantum", 8),
+            &mut sink,
+        )
+        .await
+        .unwrap();
+        assert!(!r.found);
+        assert_eq!(sink.0, "Not in the knowledge base.");
+        assert!(m.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_long_conversation_drops_whole_old_exchanges_and_keeps_the_system_prompt() {
+        let long = "word ".repeat(30);
+        let history = vec![
+            ChatMessage::new(Role::User, long.clone()),
+            ChatMessage::new(Role::Assistant, long.clone()),
+            ChatMessage::new(Role::User, "short question".to_string()),
+            ChatMessage::new(Role::Assistant, "short answer".to_string()),
+        ];
+        let (m, model) = testkit::model(ScriptedModel::new(80));
+        let r = super::turn(
+            &ctx(model),
+            &turn(Mode::Chat, history, "and now?", 16),
+            &mut Collect::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.dropped_messages, 2);
+        let sent = &m.requests()[0];
+        assert_eq!(
+            sent.messages[0],
+            ChatMessage::new(Role::System, "You are terse.")
+        );
+        assert_eq!(sent.messages[1].content, "short question");
+        assert_eq!(sent.messages.last().unwrap().content, "and now?");
+        assert_eq!(sent.params.temperature, 0.9, "plain chat is not capped");
+    }
 
     #[test]
     fn modes_parse_and_print() {

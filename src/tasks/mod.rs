@@ -5,11 +5,15 @@
 pub mod ask;
 pub mod chat;
 pub mod classify;
-pub mod eval_qa;
+pub mod conversation;
+pub mod grounded;
+pub mod policy;
 pub mod run;
 pub mod support;
+#[cfg(test)]
+pub(crate) mod testkit;
 
-use crate::engine::{EngineError, Event, Finished, Generation};
+use crate::model::{Event, Finished, Generation, ModelError};
 use crate::output::Sink;
 
 /// Forwards a generation's text to `sink` and returns the full reply with
@@ -26,11 +30,11 @@ pub async fn stream_to_sink<S: Sink + ?Sized>(
                 sink.text(&delta).map_err(TaskError::Output)?;
             }
             Event::Finished(finished) => return Ok((text, finished)),
-            Event::Error(message) => return Err(TaskError::Engine(EngineError::Request(message))),
+            Event::Error(message) => return Err(TaskError::Engine(ModelError::Request(message))),
             Event::Reasoning(_) | Event::ToolCall { .. } => {}
         }
     }
-    Err(TaskError::Engine(EngineError::Request(
+    Err(TaskError::Engine(ModelError::Request(
         "the engine stopped without finishing the reply".into(),
     )))
 }
@@ -53,7 +57,7 @@ impl Sink for NullSink {
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Engine(#[from] ModelError),
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
     #[error(transparent)]

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{stream_to_sink, TaskError};
-use crate::engine::{ChatMessage, Engine, Finished, GenParams, Role};
+use crate::model::{conversation, ChatMessage, Finished, GenParams, LanguageModel};
 use crate::output::Sink;
 
 /// What to send: the prompt argument and/or piped text.
@@ -51,22 +51,17 @@ pub fn user_message(input: &RunInput) -> Option<String> {
 
 /// The chat sent to the model.
 pub fn messages(input: &RunInput, user: String) -> Vec<ChatMessage> {
-    let mut messages = Vec::new();
-    if let Some(system) = input.system.as_deref().filter(|s| !s.trim().is_empty()) {
-        messages.push(ChatMessage::new(Role::System, system));
-    }
-    messages.push(ChatMessage::new(Role::User, user));
-    messages
+    conversation(input.system.as_deref(), &[], user)
 }
 
 /// Runs the prompt and streams the reply to `sink`.
 pub async fn execute(
-    engine: &Engine,
+    model: &dyn LanguageModel,
     messages: &[ChatMessage],
     params: &GenParams,
     sink: &mut dyn Sink,
 ) -> Result<RunReport, TaskError> {
-    let generation = engine.generate(messages, params).await?;
+    let generation = model.generate(messages, params).await?;
     let (text, finished) = stream_to_sink(generation, sink).await?;
     Ok(RunReport { text, finished })
 }
@@ -109,7 +104,7 @@ mod tests {
             ..input(Some("q"), None)
         };
         let m = messages(&i, "q".into());
-        assert_eq!(m[0].role, Role::System);
+        assert_eq!(m[0].role, crate::model::Role::System);
         assert_eq!(m[1].content, "q");
         assert_eq!(messages(&input(Some("q"), None), "q".into()).len(), 1);
     }

@@ -1,6 +1,8 @@
 //! The key map and the slash commands, in one table each: the help overlay
-//! and the completion popup read them, so they cannot disagree with what
-//! `update` does (a test checks every documented command is handled).
+//! and the completion popup read them, and `update` parses commands from
+//! [`COMMANDS`], so they cannot disagree with what it does (each entry's
+//! [`CommandKind`] must be matched, and a test runs every documented
+//! command).
 
 /// Keys, as shown in the help overlay.
 pub const KEYS: &[(&str, &str)] = &[
@@ -31,80 +33,152 @@ pub const KEYS: &[(&str, &str)] = &[
     ("F1, ? (empty input)", "this help"),
 ];
 
-/// A slash command: name, argument synopsis, what it does.
-pub struct Command {
-    pub name: &'static str,
-    pub args: &'static str,
-    pub help: &'static str,
+/// Which command a [`COMMANDS`] entry is; `app` turns it and the
+/// argument into its typed command, so every entry must be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    Help,
+    Clear,
+    Mode,
+    Index,
+    Model,
+    System,
+    Retry,
+    Copy,
+    Save,
+    Sessions,
+    Load,
+    Tokens,
+    Quit,
 }
 
+/// A slash command: name, argument synopsis, what it does.
+pub struct Command {
+    pub kind: CommandKind,
+    pub name: &'static str,
+    /// Other names it answers to; not shown or completed.
+    pub aliases: &'static [&'static str],
+    pub args: &'static str,
+    pub help: &'static str,
+    /// Refused while a reply is generating: it would change or replace
+    /// the conversation the reply belongs to, or the model producing it.
+    pub needs_idle: bool,
+}
+
+/// Every slash command, in the order the help overlay lists them.
 pub const COMMANDS: &[Command] = &[
     Command {
+        kind: CommandKind::Help,
         name: "/help",
+        aliases: &[],
         args: "",
         help: "show keys and commands",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Clear,
         name: "/clear",
+        aliases: &[],
         args: "",
         help: "start a new conversation (the old one stays saved)",
+        needs_idle: true,
     },
     Command {
+        kind: CommandKind::Mode,
         name: "/mode",
+        aliases: &[],
         args: "chat|ask|support",
         help: "plain chat, answers from the index, or support",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Index,
         name: "/index",
+        aliases: &[],
         args: "NAME",
         help: "search another index",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Model,
         name: "/model",
+        aliases: &[],
         args: "SPEC",
         help: "load another model (file, directory, name or hub id)",
+        needs_idle: true,
     },
     Command {
+        kind: CommandKind::System,
         name: "/system",
+        aliases: &[],
         args: "[TEXT]",
         help: "set the system prompt (show it without TEXT)",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Retry,
         name: "/retry",
+        aliases: &[],
         args: "",
         help: "generate the last reply again",
+        needs_idle: true,
     },
     Command {
+        kind: CommandKind::Copy,
         name: "/copy",
+        aliases: &[],
         args: "",
         help: "copy the selected reply to the clipboard (OSC 52)",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Save,
         name: "/save",
+        aliases: &[],
         args: "NAME",
         help: "name this conversation",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Sessions,
         name: "/sessions",
+        aliases: &[],
         args: "",
         help: "list saved conversations",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Load,
         name: "/load",
+        aliases: &[],
         args: "ID",
         help: "open a saved conversation",
+        needs_idle: true,
     },
     Command {
+        kind: CommandKind::Tokens,
         name: "/tokens",
+        aliases: &[],
         args: "",
         help: "count the tokens the next prompt would use",
+        needs_idle: false,
     },
     Command {
+        kind: CommandKind::Quit,
         name: "/quit",
+        aliases: &["/exit"],
         args: "",
         help: "leave lore",
+        needs_idle: false,
     },
 ];
+
+/// The table entry for a command name (or alias) as typed.
+pub fn find_command(name: &str) -> Option<&'static Command> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name || c.aliases.contains(&name))
+}
 
 /// Completions for a partial input: command names for `/mo`, and the
 /// arguments of `/mode` once its name is typed.
@@ -162,5 +236,22 @@ mod tests {
         assert!(completions("/index foo").is_empty());
         assert_eq!(common_prefix(&["/save".into(), "/sessions".into()]), "/s");
         assert_eq!(common_prefix(&["/load".into()]), "/load");
+    }
+
+    #[test]
+    fn commands_are_found_by_name_or_alias() {
+        assert_eq!(
+            find_command("/quit").map(|c| c.kind),
+            Some(CommandKind::Quit)
+        );
+        assert_eq!(
+            find_command("/exit").map(|c| c.kind),
+            Some(CommandKind::Quit)
+        );
+        assert!(find_command("/qui").is_none());
+        for c in COMMANDS {
+            let found = find_command(c.name).map(|f| (f.name, f.kind));
+            assert_eq!(found, Some((c.name, c.kind)), "names are unique");
+        }
     }
 }

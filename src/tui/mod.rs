@@ -5,10 +5,11 @@
 //! so typing stays responsive while a reply streams.
 //!
 //! The TUI talks to the model only through [`crate::tasks::chat`] and
-//! lore's [`crate::engine::Engine`]; no mistral.rs type appears here.
+//! lore's model interface ([`crate::model`]); no mistral.rs type appears here.
 
 pub mod app;
 pub mod keys;
+pub mod layout;
 pub mod markdown;
 #[cfg(test)]
 mod tests;
@@ -177,7 +178,7 @@ pub async fn run(mut app: App, backend: Backend, mouse: bool) -> anyhow::Result<
             break;
         }
     }
-    worker.stop();
+    worker.stop().await;
     drop(terminal);
     drop(guard);
     Ok(())

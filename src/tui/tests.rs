@@ -8,6 +8,7 @@ use super::app::*;
 use super::keys;
 use super::theme::{ColorMode, Theme};
 use super::view;
+use crate::grounding::Passage;
 use crate::sessions::{ReplyStats, Store, Summary};
 use crate::tasks::chat::Mode;
 
@@ -323,6 +324,7 @@ fn every_documented_command_is_handled() {
         } else {
             format!("{} x", c.name)
         };
+        assert!(SlashCommand::parse(&line).is_ok(), "{line} does not parse");
         type_text(&mut app, &line);
         press(&mut app, KeyCode::Enter);
         let unknown = app
@@ -331,6 +333,54 @@ fn every_documented_command_is_handled() {
             .any(|m| m.content.contains("unknown command"));
         assert!(!unknown, "{} is documented but not handled", c.name);
     }
+}
+
+#[test]
+fn needs_idle_commands_wait_for_the_reply() {
+    let mut app = app();
+    type_text(&mut app, "q");
+    press(&mut app, KeyCode::Enter);
+    let idle_only: Vec<_> = keys::COMMANDS.iter().filter(|c| c.needs_idle).collect();
+    assert!(idle_only.len() >= 4);
+    for c in idle_only {
+        let line = if c.args.is_empty() {
+            c.name.to_string()
+        } else {
+            format!("{} x", c.name)
+        };
+        type_text(&mut app, &line);
+        assert!(press(&mut app, KeyCode::Enter).is_empty(), "{line}");
+        let hint = app.hint.as_ref().map(|h| h.0.clone()).unwrap_or_default();
+        let expected = if c.name == "/retry" {
+            "a reply is on its way: Ctrl+C cancels it".to_string()
+        } else {
+            format!("wait for the reply (or Ctrl+C) before {}", c.name)
+        };
+        assert_eq!(hint, expected, "{line}");
+    }
+    assert_eq!(app.messages.len(), 2, "nothing was cleared or retried");
+    assert!(app.generating.is_some() && app.status.loading.is_none());
+    // The bare forms only report, so they still answer.
+    type_text(&mut app, "/model");
+    press(&mut app, KeyCode::Enter);
+    let last = &app.messages.last().unwrap().content;
+    assert!(
+        last.starts_with("model: SmolLM2-135M-Instruct on CPU"),
+        "{last}"
+    );
+    type_text(&mut app, "/load");
+    press(&mut app, KeyCode::Enter);
+    assert!(app
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .starts_with("usage: /load ID"));
+    // Commands that leave the reply alone run as usual.
+    type_text(&mut app, "/sessions");
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::ListSessions]);
+    type_text(&mut app, "/exit");
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Quit]);
 }
 
 #[test]
@@ -504,21 +554,29 @@ fn with_sources(app: &mut App) {
     let idx = app.messages.len() - 1;
     app.messages[idx].sources = vec![
         Source {
-            n: 1,
-            path: "help-centre/returns/return-policy.md".into(),
-            lines: (1, 5),
-            heading: "Return policy > How long you have".into(),
-            snippet: "You can return most items within 30 days of the delivery date.".into(),
-            highlights: vec![8..14, 43..47],
+            passage: Passage {
+                n: 1,
+                path: "help-centre/returns/return-policy.md".into(),
+                lines: (1, 5),
+                heading: "Return policy > How long you have".into(),
+                score: 4.0,
+                text: String::new(),
+                snippet: "You can return most items within 30 days of the delivery date.".into(),
+                highlights: vec![8..14, 43..47],
+            },
             cited: true,
         },
         Source {
-            n: 2,
-            path: "help-centre/returns/refunds.md".into(),
-            lines: (3, 9),
-            heading: "Refunds".into(),
-            snippet: "Refunds reach your card within 5 working days.".into(),
-            highlights: vec![],
+            passage: Passage {
+                n: 2,
+                path: "help-centre/returns/refunds.md".into(),
+                lines: (3, 9),
+                heading: "Refunds".into(),
+                score: 3.5,
+                text: String::new(),
+                snippet: "Refunds reach your card within 5 working days.".into(),
+                highlights: vec![],
+            },
             cited: false,
         },
     ];

@@ -45,11 +45,9 @@ pub struct GgufInfo {
 }
 
 /// Target types of `lore models quantize`: those with fast candle CPU kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuantType {
-    #[value(name = "q8_0")]
     Q8_0,
-    #[value(name = "q4_0")]
     Q4_0,
 }
 

@@ -6,19 +6,19 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::chunk::ChunkOptions;
-use super::loaders::{self, RowFields};
-use super::store::{Boosts, KnowledgeIndex, SearchOptions};
+use crate::index::chunk::ChunkOptions;
+use crate::index::loaders::{self, RowFields};
+use crate::index::store::{Boosts, KnowledgeIndex, SearchOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("{path}: {message}")]
     Input { path: String, message: String },
     #[error(transparent)]
-    Index(#[from] super::store::IndexError),
+    Index(#[from] crate::index::IndexError),
 }
 
-fn input_err(path: &Path, message: impl Into<String>) -> EvalError {
+pub(crate) fn input_err(path: &Path, message: impl Into<String>) -> EvalError {
     EvalError::Input {
         path: path.display().to_string(),
         message: message.into(),
@@ -41,6 +41,30 @@ pub struct RetrievalReport {
     pub index_seconds: f64,
 }
 
+impl super::Report for RetrievalReport {
+    fn rows(&self) -> Vec<(String, String)> {
+        vec![
+            ("corpus documents".into(), self.corpus_documents.to_string()),
+            ("chunks".into(), self.chunks.to_string()),
+            ("queries".into(), self.queries.to_string()),
+            ("recall@1".into(), format!("{:.3}", self.recall_at_1)),
+            ("recall@5".into(), format!("{:.3}", self.recall_at_5)),
+            ("recall@10".into(), format!("{:.3}", self.recall_at_10)),
+            ("MRR@10".into(), format!("{:.3}", self.mrr_at_10)),
+            ("nDCG@10".into(), format!("{:.3}", self.ndcg_at_10)),
+            (
+                "latency p50".into(),
+                format!("{:.2} ms", self.latency_p50_ms),
+            ),
+            (
+                "latency p99".into(),
+                format!("{:.2} ms", self.latency_p99_ms),
+            ),
+            ("indexing".into(), format!("{:.2} s", self.index_seconds)),
+        ]
+    }
+}
+
 /// Reads `queries.jsonl` (`_id`, `text`) into id -> text.
 pub fn read_queries(path: &Path) -> Result<Vec<(String, String)>, EvalError> {
     Ok(query_rows(path)?
@@ -51,14 +75,14 @@ pub fn read_queries(path: &Path) -> Result<Vec<(String, String)>, EvalError> {
 
 /// One parsed line of `queries.jsonl`, keeping the whole row for fields
 /// beyond `_id` and `text`.
-struct QueryRow {
-    line: usize,
-    id: String,
-    text: String,
-    row: serde_json::Value,
+pub(crate) struct QueryRow {
+    pub line: usize,
+    pub id: String,
+    pub text: String,
+    pub row: serde_json::Value,
 }
 
-fn query_rows(path: &Path) -> Result<Vec<QueryRow>, EvalError> {
+pub(crate) fn query_rows(path: &Path) -> Result<Vec<QueryRow>, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| input_err(path, e.to_string()))?;
     let mut out = Vec::new();
     for (n, line) in text
@@ -200,114 +224,6 @@ pub fn corpus_index(
     Ok((idx, docs.len(), format!("{source}#")))
 }
 
-/// A question with its gold answers (SQuAD layout: `answers` is a list of
-/// strings, or `{"text": [...]}`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct QaQuery {
-    pub id: String,
-    pub text: String,
-    pub answers: Vec<String>,
-}
-
-/// Reads `queries.jsonl` with `answers`; queries without answers are an
-/// error naming the line, since they cannot be scored.
-pub fn read_qa_queries(path: &Path) -> Result<Vec<QaQuery>, EvalError> {
-    let mut out = Vec::new();
-    for q in query_rows(path)? {
-        let list = match &q.row["answers"] {
-            serde_json::Value::Object(o) => o.get("text").cloned().unwrap_or_default(),
-            other => other.clone(),
-        };
-        let answers: Vec<String> = list
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if answers.is_empty() {
-            return Err(input_err(
-                path,
-                format!("line {}: needs \"answers\" (a list of strings)", q.line),
-            ));
-        }
-        out.push(QaQuery {
-            id: q.id,
-            text: q.text,
-            answers,
-        });
-    }
-    Ok(out)
-}
-
-/// SQuAD answer normalisation: lower case, no punctuation, no articles,
-/// single spaces.
-pub fn normalize_answer(s: &str) -> String {
-    let lower: String = s
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c.is_whitespace() {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    lower
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// 1.0 when the normalised prediction equals a normalised gold answer.
-pub fn exact_match(prediction: &str, golds: &[String]) -> f64 {
-    let p = normalize_answer(prediction);
-    f64::from(golds.iter().any(|g| normalize_answer(g) == p))
-}
-
-/// The best SQuAD token F1 of the prediction against the gold answers.
-pub fn token_f1(prediction: &str, golds: &[String]) -> f64 {
-    let p = normalize_answer(prediction);
-    let pt: Vec<&str> = p.split_whitespace().collect();
-    golds
-        .iter()
-        .map(|g| {
-            let g = normalize_answer(g);
-            let gt: Vec<&str> = g.split_whitespace().collect();
-            let mut left: HashMap<&str, usize> = HashMap::new();
-            for t in &gt {
-                *left.entry(t).or_default() += 1;
-            }
-            let mut common = 0usize;
-            for t in &pt {
-                if let Some(c) = left.get_mut(t).filter(|c| **c > 0) {
-                    *c -= 1;
-                    common += 1;
-                }
-            }
-            if common == 0 {
-                return 0.0;
-            }
-            let precision = common as f64 / pt.len() as f64;
-            let recall = common as f64 / gt.len() as f64;
-            2.0 * precision * recall / (precision + recall)
-        })
-        .fold(0.0, f64::max)
-}
-
-/// 1.0 when a normalised gold answer appears inside the normalised
-/// prediction: fairer than exact match to chatty models.
-pub fn contains_answer(prediction: &str, golds: &[String]) -> f64 {
-    let p = format!(" {} ", normalize_answer(prediction));
-    f64::from(golds.iter().any(|g| {
-        let g = normalize_answer(g);
-        !g.is_empty() && p.contains(&format!(" {g} "))
-    }))
-}
-
 /// Builds a temporary index of `corpus` and scores every query that has
 /// relevance judgements.
 pub fn retrieval(
@@ -380,19 +296,6 @@ pub fn retrieval(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn squad_answer_metrics() {
-        let golds = vec!["the Yankees".to_string(), "New York Yankees".to_string()];
-        assert_eq!(normalize_answer("The  Yankees!"), "yankees");
-        assert_eq!(exact_match("Yankees.", &golds), 1.0);
-        assert_eq!(exact_match("He played for the Yankees", &golds), 0.0);
-        assert_eq!(contains_answer("He played for the Yankees", &golds), 1.0);
-        assert_eq!(contains_answer("Yankeesville", &golds), 0.0);
-        // "new york" against "new york yankees": p = 1, r = 2/3.
-        assert!((token_f1("New York", &golds) - 0.8).abs() < 1e-9);
-        assert_eq!(token_f1("Boston", &golds), 0.0);
-    }
 
     #[test]
     fn metrics_on_known_rankings() {

@@ -1,0 +1,435 @@
+//! The composition root: settings become working objects here, once
+//! (ripgrep's low-level args → high-level args). Front ends ask the
+//! [`Root`] for a model, an index, the `ask` set-up, the support agent or
+//! the conversation service and hand them down; nothing below this module
+//! reads settings or knows about flags.
+//!
+//! Slow steps report through [`Progress`], so the CLI can draw a spinner
+//! or a bar while the TUI (which owns the screen) stays silent.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::gguf::{self, QuantType};
+use crate::engine::{Engine, LoadOptions, ModelSpec};
+use crate::error::{AppError, Exit};
+use crate::index::chunk::ChunkOptions;
+use crate::index::ingest::{self, AddOptions};
+use crate::index::loaders::RowFields;
+use crate::index::KnowledgeIndex;
+use crate::model::{GenParams, Model, ModelError};
+use crate::prompts::{Library, Template};
+use crate::sessions::Store;
+use crate::settings::Loaded;
+use crate::tasks::ask::Ask;
+use crate::tasks::classify;
+use crate::tasks::conversation::SupportParts;
+use crate::tasks::conversation::{FirstModel, LoadModel, OpenIndex, PendingLoad, Services};
+use crate::tasks::grounded::{Retrieval, TemplatePrompt};
+use crate::tasks::support::{
+    self, Agent, HandoverRules, Persona, SupportPolicy, TicketStore, TurnClassifier,
+};
+
+/// How slow work is shown. Every method has a silent default.
+pub trait Progress: Send + Sync {
+    /// A line for the user (the CLI prints it on stderr).
+    fn note(&self, _message: &str) {}
+    /// Work called `what` starts; `total` steps, or 0 when unknown.
+    fn start(&self, _what: &str, _total: u64) {}
+    fn advance(&self, _done: u64, _total: u64) {}
+    fn finish(&self) {}
+}
+
+/// Shows nothing: for the TUI and for tests.
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// The settings, turned into lore's working parts on request.
+#[derive(Clone)]
+pub struct Root {
+    pub settings: Loaded,
+    /// Engine logs on stderr (`-v`).
+    pub verbose: bool,
+}
+
+impl Root {
+    pub fn new(settings: Loaded, verbose: bool) -> Root {
+        Root { settings, verbose }
+    }
+
+    /// The generation settings, checked once: a bad value is a usage error
+    /// naming where it was set.
+    pub fn gen_params(&self) -> Result<GenParams, AppError> {
+        let g = &self.settings.settings.generation;
+        let origin = |key: &str| self.settings.origin(key);
+        if !(0.0..=2.0).contains(&g.temperature) {
+            return Err(AppError::usage(format!(
+                "temperature must be between 0 and 2, got {} (from {})",
+                g.temperature,
+                origin("generation.temperature")
+            )));
+        }
+        if !(g.top_p > 0.0 && g.top_p <= 1.0) {
+            return Err(AppError::usage(format!(
+                "top_p must be in (0, 1], got {} (from {})",
+                g.top_p,
+                origin("generation.top_p")
+            )));
+        }
+        if g.max_tokens == 0 {
+            return Err(AppError::usage(format!(
+                "max_tokens must be at least 1 (from {})",
+                origin("generation.max_tokens")
+            )));
+        }
+        Ok(GenParams {
+            max_tokens: g.max_tokens as usize,
+            temperature: g.temperature,
+            top_p: g.top_p,
+            ..GenParams::default()
+        })
+    }
+
+    /// Built-in templates and the user's.
+    pub fn library(&self) -> Library {
+        Library::new(&self.settings.settings.prompts_dir())
+    }
+
+    pub fn template(&self, name: &str) -> Result<Template, AppError> {
+        Ok(self.library().get(name)?)
+    }
+
+    pub fn chunking(&self) -> ChunkOptions {
+        let i = &self.settings.settings.index;
+        ChunkOptions {
+            target_tokens: i.chunk_tokens as usize,
+            overlap_tokens: i.chunk_overlap as usize,
+        }
+    }
+
+    /// How `lore index add` reads files.
+    pub fn add_options(&self, rows: RowFields, prune: bool) -> AddOptions {
+        AddOptions {
+            rows,
+            prune,
+            max_file_bytes: self
+                .settings
+                .settings
+                .index
+                .max_file_mb
+                .saturating_mul(1_000_000),
+            chunking: self.chunking(),
+        }
+    }
+
+    /// Opens the index grounded answers read. The first time, the index
+    /// named "default" is filled with the built-in sample knowledge base
+    /// (setting `index.sample_on_empty`), written out under the data
+    /// directory so citations point at real files.
+    pub fn open_index(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+    ) -> Result<KnowledgeIndex, AppError> {
+        let s = &self.settings.settings;
+        let root = s.indexes_dir();
+        let exists = KnowledgeIndex::dir_for(&root, name)
+            .join("meta.json")
+            .exists();
+        if exists || name != "default" || !s.index.sample_on_empty {
+            return Ok(KnowledgeIndex::open(&root, name, false)?);
+        }
+        let dir = crate::settings::user_data_dir().join("sample-kb");
+        let write_err = |e: std::io::Error| {
+            AppError::new(
+                Exit::Failure,
+                format!(
+                    "cannot write the sample knowledge base in {}: {e}",
+                    dir.display()
+                ),
+            )
+        };
+        for (rel, text) in crate::sample_kb::FILES {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(write_err)?;
+            }
+            std::fs::write(&path, text).map_err(write_err)?;
+        }
+        progress.note(&format!(
+            "indexing the sample knowledge base ({} articles in {}) into index 'default'",
+            crate::sample_kb::FILES.len(),
+            dir.display()
+        ));
+        let idx = KnowledgeIndex::open(&root, name, true)?;
+        let files = ingest::expand(std::slice::from_ref(&dir))?;
+        let opts = self.add_options(RowFields::default(), false);
+        ingest::add(&idx, &files, &[], &opts, &mut |_, _, _, _| {})?;
+        Ok(idx)
+    }
+
+    /// Opens the configured index for an interactive front end: a failure
+    /// is a warning (grounded turns then find nothing until `/index`).
+    pub fn open_index_or_warn(&self, progress: &dyn Progress) -> Option<KnowledgeIndex> {
+        let name = &self.settings.settings.index.name;
+        match self.open_index(name, progress) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                progress.note(&format!(
+                    "warning: {e}; ask and support modes will find nothing until /index NAME"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Where passages come from, for `index` (none: nothing is found).
+    pub fn retrieval(&self, index: Option<KnowledgeIndex>) -> Retrieval {
+        let r = &self.settings.settings.retrieval;
+        Retrieval {
+            index: index.map(Arc::new),
+            top_k: r.top_k as usize,
+            min_score: r.min_score as f32,
+            chunking: self.chunking(),
+        }
+    }
+
+    /// What to load for the model setting `setting` (the configured one,
+    /// or a `/model SPEC` in the chat), with a hint on how to fix it.
+    pub fn resolve_model(&self, setting: &str) -> Result<(ModelSpec, LoadOptions), ModelError> {
+        let s = &self.settings.settings;
+        let models_dir = s.models_dir();
+        let hint = if setting == gguf::DEFAULT_MODEL {
+            " (install the default model with scripts/fetch-model.sh)".to_string()
+        } else if setting == s.model.path {
+            format!(
+                " (set by {}; `lore models list` shows the models in {})",
+                self.settings.origin("model.path"),
+                models_dir.display()
+            )
+        } else {
+            format!(
+                " (`lore models list` shows the models in {})",
+                models_dir.display()
+            )
+        };
+        let spec = crate::engine::spec::resolve(setting, &models_dir, &hint)?;
+        let opts = LoadOptions {
+            force_cpu: s.model.cpu,
+            chat_template: Some(&s.model.chat_template)
+                .filter(|t| !t.is_empty())
+                .map(PathBuf::from),
+            verbose: self.verbose,
+        };
+        Ok((spec, opts))
+    }
+
+    /// Makes the Q8_0 default model from its Q4_1 original on first use.
+    pub fn prepare_default_model(&self, progress: &dyn Progress) -> Result<(), ModelError> {
+        let s = &self.settings.settings;
+        let models_dir = s.models_dir();
+        let target = models_dir.join(gguf::DEFAULT_MODEL);
+        let source = models_dir.join(gguf::DEFAULT_SOURCE);
+        if s.model.path != gguf::DEFAULT_MODEL || target.exists() || !source.exists() {
+            return Ok(());
+        }
+        progress.note(&format!(
+            "preparing the default model once: {} -> Q8_0",
+            source.display()
+        ));
+        quantize(&source, &target, QuantType::Q8_0, false, progress).map_err(|e| ModelError::Load {
+            path: source.display().to_string(),
+            message: format!("cannot make the Q8_0 default model: {e}"),
+        })
+    }
+
+    /// Loads the configured model (making the default model first when
+    /// needed).
+    pub async fn load_model(&self, progress: &dyn Progress) -> Result<Model, ModelError> {
+        self.prepare_default_model(progress)?;
+        let (spec, opts) = self.resolve_model(&self.settings.settings.model.path)?;
+        progress.start(&format!("loading {}", spec.name()), 0);
+        let result = Engine::load(&spec, &opts).await;
+        progress.finish();
+        Ok(Arc::new(result?))
+    }
+
+    /// `/model SPEC` in the chat: resolves now, loads in the background,
+    /// never prints (the screen is the TUI's).
+    pub fn model_loader(&self) -> LoadModel {
+        let root = Root {
+            verbose: false,
+            ..self.clone()
+        };
+        Arc::new(move |setting: &str| {
+            let (spec, opts) = root.resolve_model(setting).map_err(|e| e.to_string())?;
+            let name = spec.name();
+            let load = async move {
+                Engine::load(&spec, &opts)
+                    .await
+                    .map(|e| Arc::new(e) as Model)
+                    .map_err(|e| e.to_string())
+            };
+            Ok(PendingLoad {
+                name,
+                load: Box::pin(load),
+            })
+        })
+    }
+
+    /// `/index NAME` in the chat.
+    pub fn index_opener(&self) -> OpenIndex {
+        let root = self.settings.settings.indexes_dir();
+        Arc::new(move |name: &str| {
+            KnowledgeIndex::open(&root, name, false).map_err(|e| e.to_string())
+        })
+    }
+
+    /// `lore ask` over `index` (none with `--no-index`).
+    pub fn ask(&self, index: Option<KnowledgeIndex>) -> Result<Ask, AppError> {
+        Ok(Ask {
+            retrieval: self.retrieval(index),
+            prompt: TemplatePrompt::qa(self.template("qa")?),
+            not_found: self.settings.settings.retrieval.not_found.clone(),
+            params: self.gen_params()?,
+        })
+    }
+
+    /// The `[support]` settings as the agent's policy.
+    pub fn support_policy(&self) -> SupportPolicy {
+        let s = &self.settings.settings.support;
+        SupportPolicy {
+            persona: Persona {
+                company: s.company.clone(),
+                tone: s.tone.clone(),
+                may_promise: s.may_promise.clone(),
+                must_not_promise: s.must_not_promise.clone(),
+                languages: s.languages.clone(),
+            },
+            greeting: s.greeting.clone(),
+            not_found: s.not_found.clone(),
+            handover_message: s.handover_message.clone(),
+            handover: HandoverRules {
+                negative_turns: s.handover_negative_turns as usize,
+                not_found_turns: s.handover_not_found_turns as usize,
+            },
+        }
+    }
+
+    /// The intent and sentiment classifier of support turns.
+    pub fn turn_classifier(&self) -> Result<TurnClassifier, AppError> {
+        let s = &self.settings.settings.support;
+        let intents = classify::labels_from_list(&s.intents)
+            .map_err(|e| AppError::usage(format!("support.intents: {e}")))?;
+        let (it, ifrom) = examples(&s.intent_examples, support::INTENT_EXAMPLES, "intent")?;
+        let (st, sfrom) = examples(
+            &s.sentiment_examples,
+            support::SENTIMENT_EXAMPLES,
+            "sentiment",
+        )?;
+        TurnClassifier::new(
+            intents,
+            (&it, &ifrom),
+            (&st, &sfrom),
+            self.template("classify")?,
+        )
+        .map_err(|e| AppError::usage(e.to_string()))
+    }
+
+    pub fn tickets(&self) -> TicketStore {
+        TicketStore {
+            dir: self.settings.settings.tickets_dir(),
+        }
+    }
+
+    pub fn sessions(&self) -> Store {
+        Store::new(self.settings.settings.sessions_dir())
+    }
+
+    /// Support mode's persona, classifier and ticket store.
+    pub fn support_parts(&self) -> Result<SupportParts, AppError> {
+        let policy = self.support_policy();
+        Ok(SupportParts {
+            prompt: policy.prompt(self.template("support")?),
+            policy,
+            classifier: Arc::new(self.turn_classifier()?),
+            tickets: self.tickets(),
+        })
+    }
+
+    /// The support agent over `index`, answering with `model`.
+    pub fn agent(&self, model: Model, index: Option<KnowledgeIndex>) -> Result<Agent, AppError> {
+        let parts = self.support_parts()?;
+        Ok(Agent {
+            model,
+            retrieval: self.retrieval(index),
+            prompt: parts.prompt,
+            policy: parts.policy,
+            classifier: parts.classifier,
+            params: self.gen_params()?,
+        })
+    }
+
+    /// The conversation service's parts. Support turns use the support
+    /// policy's not-found reply; the others use `retrieval.not_found`.
+    pub fn services(
+        &self,
+        model: FirstModel,
+        index: Option<KnowledgeIndex>,
+    ) -> Result<Services, AppError> {
+        Ok(Services {
+            model,
+            load_model: self.model_loader(),
+            open_index: self.index_opener(),
+            retrieval: self.retrieval(index),
+            qa: self.template("qa")?,
+            not_found: self.settings.settings.retrieval.not_found.clone(),
+            params: self.gen_params()?,
+            support: Some(self.support_parts()?),
+        })
+    }
+}
+
+/// Re-quantizes a GGUF file, reporting tensors done.
+pub fn quantize(
+    input: &Path,
+    output: &Path,
+    quant: QuantType,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<(), gguf::ModelFileError> {
+    let started = std::time::Instant::now();
+    progress.start("quantizing", 0);
+    let result = gguf::quantize(input, output, quant, force, |done, total| {
+        progress.advance(done as u64, total as u64)
+    });
+    progress.finish();
+    result?;
+    let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    progress.note(&format!(
+        "wrote {} ({}, {:.1} MB) in {:.1} s",
+        output.display(),
+        quant.name(),
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Labelled examples from a settings file, or the built-in ones.
+fn examples(
+    setting: &str,
+    builtin: &'static str,
+    name: &str,
+) -> Result<(String, String), AppError> {
+    if setting.is_empty() {
+        return Ok((builtin.to_string(), format!("built-in {name} examples")));
+    }
+    let text = std::fs::read_to_string(setting).map_err(|e| {
+        AppError::usage(format!(
+            "cannot read support.{name}_examples {setting}: {e}"
+        ))
+    })?;
+    Ok((text, setting.to_string()))
+}
