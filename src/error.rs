@@ -83,10 +83,13 @@ impl From<crate::index::IndexError> for AppError {
     fn from(e: crate::index::IndexError) -> AppError {
         use crate::index::IndexError;
         let exit = match e {
-            IndexError::Missing { .. } | IndexError::Version { .. } | IndexError::Query(_) => {
-                Exit::Usage
+            IndexError::Missing { .. }
+            | IndexError::Version { .. }
+            | IndexError::InvalidName { .. }
+            | IndexError::Query(_) => Exit::Usage,
+            IndexError::Locked { .. } | IndexError::Damaged { .. } | IndexError::Tantivy { .. } => {
+                Exit::Failure
             }
-            IndexError::Locked { .. } | IndexError::Tantivy { .. } => Exit::Failure,
         };
         AppError::new(exit, e.to_string())
     }

@@ -326,3 +326,138 @@ fn rebuild_and_schema_version_mismatch() {
     assert_eq!(stats(&env)["chunks"], before["chunks"]);
     assert!(!root.join("v0").exists());
 }
+
+/// One `lore: error:` line naming the damaged index and the way out.
+fn assert_damaged(out: &std::process::Output, needles: &[&str], what: &str) {
+    let err = stderr_of(out);
+    assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+    assert_eq!(err.lines().count(), 1, "{what}: one line: {err}");
+    assert!(
+        err.starts_with("lore: error: index 'docs' is damaged ("),
+        "{what}: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{what}: expected {n:?} in {err}");
+    }
+    for bad in [
+        "panicked",
+        "stack backtrace",
+        "RUST_BACKTRACE",
+        "FileDoesNotExist",
+    ] {
+        assert!(!err.contains(bad), "{what}: {err}");
+    }
+}
+
+/// Every file of an index directory with its bytes.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.path(), std::fs::read(e.path()).unwrap_or_default()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_damaged_index_says_so_and_rebuild_restores_it() {
+    let env = TestEnv::new();
+    let kb = kb(&env);
+    let out = env
+        .bare()
+        .args(["index", "add", "--index", "docs"])
+        .arg(&kb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let docs = |args: &[&str]| {
+        env.lore()
+            .args(args)
+            .args(["--index", "docs"])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap()
+    };
+    let hits = |env_out: std::process::Output| -> usize {
+        assert!(env_out.status.success(), "{}", stderr_of(&env_out));
+        let v: serde_json::Value = serde_json::from_slice(&env_out.stdout).unwrap();
+        v["hits"].as_array().unwrap().len()
+    };
+    let search = ["index", "search", "refunds", "--format", "json"];
+    let found = hits(docs(&search));
+    assert!(found > 0);
+    let dir = env.path("data/lore/indexes/docs/v1");
+    let pristine = snapshot(&dir);
+    let restore = || {
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        for (p, bytes) in &pristine {
+            std::fs::write(p, bytes).unwrap();
+        }
+    };
+    let rebuild = ["rebuild", "`lore index rebuild --index docs`"];
+    let ask = ["ask", "-n", "4", "-t", "0", "how long do refunds take"];
+    let segment = pristine
+        .iter()
+        .map(|(p, _)| p.clone())
+        .find(|p| p.extension().is_some_and(|e| e == "store"))
+        .unwrap();
+    let segment_text = format!("segment file {} is missing", segment.display());
+    // (what, how the index is damaged, what the message says)
+    let rows: Vec<(&str, Box<dyn Fn()>, String)> = vec![
+        (
+            "a deleted segment file",
+            Box::new(|| std::fs::remove_file(&segment).unwrap()),
+            segment_text,
+        ),
+        (
+            "meta.json overwritten",
+            Box::new(|| std::fs::write(dir.join("meta.json"), "{\"segments\": [").unwrap()),
+            "meta.json cannot be read".into(),
+        ),
+        (
+            "meta.json deleted",
+            Box::new(|| std::fs::remove_file(dir.join("meta.json")).unwrap()),
+            "meta.json is missing".into(),
+        ),
+    ];
+    for (what, damage, text) in &rows {
+        restore();
+        damage();
+        let before = snapshot(&dir);
+        for args in [&search[..], &ask[..], &["index", "stats"][..]] {
+            assert_damaged(&docs(args), &[text, rebuild[1]], what);
+        }
+        // Adding to it is refused too, and writes nothing.
+        let out = env
+            .bare()
+            .args(["index", "add", "--index", "docs"])
+            .arg(kb.join("notes.txt"))
+            .output()
+            .unwrap();
+        assert_damaged(&out, &[text], what);
+        assert_eq!(snapshot(&dir), before, "{what}: nothing written");
+        let out = docs(&["index", rebuild[0]]);
+        assert!(out.status.success(), "{what}: {}", stderr_of(&out));
+        assert!(stderr_of(&out).contains("added 6"), "{}", stderr_of(&out));
+        assert_eq!(hits(docs(&search)), found, "{what}: search works again");
+    }
+
+    // With meta.json and its copy both gone, nothing says which files the
+    // index held: the message says so, and rebuild cannot help.
+    restore();
+    std::fs::write(dir.join("meta.json"), "garbage").unwrap();
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    let cannot = "it cannot be rebuilt, as the list of files it was built from is unreadable too";
+    assert_damaged(
+        &docs(&search),
+        &[cannot, "lore index add PATH --index docs"],
+        "no list",
+    );
+    assert_damaged(
+        &docs(&["index", "rebuild"]),
+        &[cannot],
+        "rebuild without a list",
+    );
+}

@@ -65,7 +65,7 @@ pub enum IndexCommand {
         #[arg(long, short = 'f', value_enum)]
         format: Option<FormatArg>,
     },
-    /// Re-read every indexed file into a fresh index (after a lore upgrade)
+    /// Re-read every indexed file into a fresh index (after a lore upgrade, or when it is damaged)
     Rebuild,
 }
 
@@ -112,12 +112,7 @@ pub fn run(app: &Root, args: IndexArgs) -> anyhow::Result<()> {
     let name = args
         .index
         .unwrap_or_else(|| app.settings.settings.index.name.clone());
-    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-        return Err(AppError::usage(format!(
-            "invalid index name '{name}': use letters, digits, '-' or '_'"
-        ))
-        .into());
-    }
+    crate::index::store::check_name(&name).map_err(AppError::from)?;
     match args.command {
         IndexCommand::Add { paths, prune, rows } => add(app, &name, &paths, prune, rows.into()),
         IndexCommand::Rm { paths } => {
@@ -182,7 +177,7 @@ fn add(
     rows: RowFields,
 ) -> anyhow::Result<()> {
     let root = app.settings.settings.indexes_dir();
-    let files = ingest::expand(paths).map_err(AppError::from)?;
+    let (files, walk_skips) = ingest::expand_all(paths).map_err(AppError::from)?;
     let idx = KnowledgeIndex::open(&root, name, true).map_err(AppError::from)?;
     let opts = app.add_options(rows, prune);
     let prune_under: Vec<PathBuf> = paths
@@ -202,8 +197,9 @@ fn add(
             chunks as f64 / secs
         ));
     };
-    let summary =
+    let mut summary =
         ingest::add(&idx, &files, &prune_under, &opts, &mut progress).map_err(AppError::from)?;
+    summary.skipped.splice(0..0, walk_skips);
     bar.finish_and_clear();
     report_summary(&summary, true);
     Ok(())

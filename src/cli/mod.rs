@@ -11,6 +11,7 @@ mod completions;
 mod eval;
 mod index;
 mod models;
+mod panic;
 mod progress;
 mod prompts;
 mod run;
@@ -104,6 +105,8 @@ impl Command {
 
 /// Entry point: returns the process exit code.
 pub fn main() -> i32 {
+    // Panics print nothing; one that escapes is reported when this drops.
+    let _panic_guard = panic::install();
     // A shell asking for completions is answered here, before parsing.
     completions::complete_if_asked();
     let cli = match Cli::try_parse() {

@@ -82,12 +82,348 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> ModelFileError {
     }
 }
 
+/// `e`'s text on one line, without the backtrace candle appends to its
+/// errors when `RUST_BACKTRACE` is set: an error is reported as one line.
+pub(super) fn one_line(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let is_frame = |l: &str| {
+        let digits = l.bytes().take_while(u8::is_ascii_digit).count();
+        (digits > 0 && l[digits..].starts_with(':'))
+            || l.starts_with("at ")
+            || l.eq_ignore_ascii_case("stack backtrace:")
+    };
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !is_frame(l))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
 fn read_content(path: &Path) -> Result<(gguf_file::Content, BufReader<File>), ModelFileError> {
+    // Candle's reader trusts the lengths in the header (a corrupt one can
+    // make it allocate without bound); the validator checks them first.
+    validate(path)?;
     let file = File::open(path).map_err(|e| read_err(path, e))?;
     let mut reader = BufReader::new(file);
     let content = gguf_file::Content::read(&mut reader)
-        .map_err(|e| read_err(path, format!("not a readable GGUF file ({e})")))?;
+        .map_err(|e| read_err(path, format!("not a readable GGUF file ({})", one_line(&e))))?;
     Ok((content, reader))
+}
+
+/// GGUF value types that have a fixed size, by their type number.
+fn fixed_value_size(value_type: u32) -> Option<u64> {
+    match value_type {
+        0 | 1 | 7 => Some(1), // u8, i8, bool
+        2 | 3 => Some(2),     // u16, i16
+        4..=6 => Some(4),     // u32, i32, f32
+        10..=12 => Some(8),   // u64, i64, f64
+        _ => None,
+    }
+}
+
+/// Candle's tensor types by GGUF number (candle's own table is private).
+fn ggml_dtype(n: u32) -> Option<GgmlDType> {
+    use GgmlDType::*;
+    Some(match n {
+        0 => F32,
+        1 => F16,
+        2 => Q4_0,
+        3 => Q4_1,
+        6 => Q5_0,
+        7 => Q5_1,
+        8 => Q8_0,
+        9 => Q8_1,
+        10 => Q2K,
+        11 => Q3K,
+        12 => Q4K,
+        13 => Q5K,
+        14 => Q6K,
+        15 => Q8K,
+        30 => BF16,
+        _ => return None,
+    })
+}
+
+/// Reads a GGUF header with every length checked against the file's size
+/// before anything is allocated or skipped.
+struct Header {
+    reader: BufReader<File>,
+    pos: u64,
+    len: u64,
+    /// Lengths and counts are u32 in version 1, u64 later.
+    wide: bool,
+    /// Where the reader is, for the truncation message.
+    place: String,
+}
+
+impl Header {
+    fn truncated(&self) -> String {
+        format!(
+            "truncated: the file ends at byte {} inside {}",
+            self.len, self.place
+        )
+    }
+
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        if self.len - self.pos < N as u64 {
+            return Err(self.truncated());
+        }
+        let mut b = [0u8; N];
+        std::io::Read::read_exact(&mut self.reader, &mut b).map_err(|e| e.to_string())?;
+        self.pos += N as u64;
+        Ok(b)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        self.bytes::<4>().map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        self.bytes::<8>().map(u64::from_le_bytes)
+    }
+
+    /// A length or count: u32 in version 1, u64 later.
+    fn count(&mut self) -> Result<u64, String> {
+        if self.wide {
+            self.u64()
+        } else {
+            self.u32().map(u64::from)
+        }
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), String> {
+        if self.len - self.pos < n {
+            return Err(self.truncated());
+        }
+        let step = i64::try_from(n).map_err(|_| self.truncated())?;
+        self.reader.seek_relative(step).map_err(|e| e.to_string())?;
+        self.pos += n;
+        Ok(())
+    }
+
+    /// A string's length, checked: longer than the whole file is corruption,
+    /// longer than the rest of it is truncation.
+    fn string_len(&mut self) -> Result<u64, String> {
+        let n = self.count()?;
+        if n > self.len {
+            return Err(format!(
+                "corrupt: a string of {n} bytes inside {}, longer than the whole file",
+                self.place
+            ));
+        }
+        Ok(n)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let n = self.string_len()?;
+        if self.len - self.pos < n {
+            return Err(self.truncated());
+        }
+        let mut v = vec![0u8; n as usize];
+        std::io::Read::read_exact(&mut self.reader, &mut v).map_err(|e| e.to_string())?;
+        self.pos += n;
+        Ok(String::from_utf8_lossy(&v)
+            .trim_end_matches('\0')
+            .to_string())
+    }
+
+    /// Skips one metadata value; returns it when it is an integer candle
+    /// would take as an alignment.
+    fn value(&mut self, value_type: u32, depth: u32) -> Result<Option<u64>, String> {
+        match value_type {
+            0 => Ok(Some(u64::from(self.bytes::<1>()?[0]))),
+            1 => Ok(u64::try_from(i8::from_le_bytes(self.bytes::<1>()?)).ok()),
+            2 => Ok(Some(u64::from(u16::from_le_bytes(self.bytes::<2>()?)))),
+            3 => Ok(u64::try_from(i16::from_le_bytes(self.bytes::<2>()?)).ok()),
+            4 => Ok(Some(u64::from(self.u32()?))),
+            5 => Ok(u64::try_from(i32::from_le_bytes(self.bytes::<4>()?)).ok()),
+            7 => match self.bytes::<1>()?[0] {
+                0 | 1 => Ok(None),
+                b => Err(format!("corrupt: bool value {b} inside {}", self.place)),
+            },
+            8 => {
+                let n = self.string_len()?;
+                self.skip(n).map(|()| None)
+            }
+            9 => {
+                // Candle reads nested arrays recursively: deep nesting in a
+                // corrupt file would overflow its stack.
+                if depth >= 4 {
+                    return Err(format!(
+                        "corrupt: arrays nested too deep inside {}",
+                        self.place
+                    ));
+                }
+                let inner = self.u32()?;
+                let n = self.count()?;
+                match fixed_value_size(inner) {
+                    Some(size) if inner != 7 => {
+                        let bytes = n.checked_mul(size).filter(|b| *b <= self.len);
+                        let Some(bytes) = bytes else {
+                            return Err(format!(
+                                "corrupt: an array of {n} values inside {}, larger than the whole file",
+                                self.place
+                            ));
+                        };
+                        self.skip(bytes).map(|()| None)
+                    }
+                    _ => {
+                        if n > self.len {
+                            return Err(format!(
+                                "corrupt: an array of {n} values inside {}, more than the file can hold",
+                                self.place
+                            ));
+                        }
+                        for _ in 0..n {
+                            self.value(inner, depth + 1)?;
+                        }
+                        Ok(None)
+                    }
+                }
+            }
+            t => match fixed_value_size(t) {
+                Some(size) => self.skip(size).map(|()| None),
+                None => Err(format!(
+                    "corrupt: unknown value type {t} inside {}",
+                    self.place
+                )),
+            },
+        }
+    }
+}
+
+/// A tensor as the header describes it.
+struct TensorEntry {
+    name: String,
+    offset: u64,
+    bytes: u64,
+}
+
+/// Checks that `path` is a whole GGUF file: magic and version, a metadata
+/// and tensor table that parse, and every tensor's data inside the file.
+/// Reads the header only (milliseconds for any size): a truncated or
+/// corrupt file is then one clear error instead of a crash in the loader.
+pub fn validate(path: &Path) -> Result<(), ModelFileError> {
+    let file = File::open(path).map_err(|e| read_err(path, e))?;
+    let len = file.metadata().map_err(|e| read_err(path, e))?.len();
+    let mut h = Header {
+        reader: BufReader::new(file),
+        pos: 0,
+        len,
+        wide: true,
+        place: "the header".into(),
+    };
+    check(&mut h).map_err(|m| read_err(path, m))
+}
+
+fn check(h: &mut Header) -> Result<(), String> {
+    if h.len == 0 {
+        return Err("empty file (0 bytes), not a GGUF model".into());
+    }
+    // Candle accepts the magic in either byte order.
+    let magic = h
+        .u32()
+        .map_err(|_| "not a GGUF file (bad magic)".to_string())?;
+    if magic != 0x4655_4747 && magic != 0x4747_5546 {
+        return Err("not a GGUF file (bad magic)".into());
+    }
+    let version = h.u32()?;
+    if !(1..=3).contains(&version) {
+        return Err(format!(
+            "unsupported GGUF version {version} (versions 1 to 3 can be read)"
+        ));
+    }
+    h.wide = version > 1;
+    let tensor_count = h.count()?;
+    let kv_count = h.count()?;
+    // Every entry takes several bytes: a count beyond the file's size is a
+    // corrupt header, not a short file.
+    if tensor_count > h.len || kv_count > h.len {
+        return Err(format!(
+            "corrupt: the header claims {tensor_count} tensors and {kv_count} metadata entries"
+        ));
+    }
+    let mut alignment = gguf_file::DEFAULT_ALIGNMENT;
+    for i in 0..kv_count {
+        h.place = format!("the metadata (entry {} of {kv_count})", i + 1);
+        let key = h.string()?;
+        h.place = format!("the metadata (entry {} of {kv_count}, '{key}')", i + 1);
+        let value_type = h.u32()?;
+        let value = h.value(value_type, 0)?;
+        if key == "general.alignment" {
+            alignment = value.unwrap_or(gguf_file::DEFAULT_ALIGNMENT);
+        }
+    }
+    if alignment == 0 {
+        return Err("corrupt: general.alignment is 0".into());
+    }
+    let mut tensors = Vec::new();
+    for i in 0..tensor_count {
+        h.place = format!("the tensor table (tensor {} of {tensor_count})", i + 1);
+        tensors.push(tensor_entry(h)?);
+    }
+    let data_start = h.pos.div_ceil(alignment) * alignment;
+    tensors.sort_by_key(|t| t.offset);
+    for t in &tensors {
+        let range = data_start
+            .checked_add(t.offset)
+            .and_then(|s| Some((s, s.checked_add(t.bytes)?)));
+        match range {
+            Some((_, end)) if end <= h.len => {}
+            Some((start, end)) => {
+                return Err(format!(
+                    "truncated: tensor '{}' needs bytes {start}..{end} but the file has {}",
+                    t.name, h.len
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "corrupt: tensor '{}' has an impossible offset",
+                    t.name
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tensor_entry(h: &mut Header) -> Result<TensorEntry, String> {
+    let name = h.string()?;
+    let n_dims = h.u32()?;
+    // ggml's limit; candle would allocate whatever a corrupt count says.
+    if n_dims > 4 {
+        return Err(format!(
+            "corrupt: tensor '{name}' has {n_dims} dimensions (at most 4)"
+        ));
+    }
+    let mut elems: u64 = 1;
+    for _ in 0..n_dims {
+        let d = h.count()?;
+        elems = elems
+            .checked_mul(d)
+            .ok_or_else(|| format!("corrupt: tensor '{name}' has an impossible shape"))?;
+    }
+    let type_number = h.u32()?;
+    let dtype = ggml_dtype(type_number).ok_or_else(|| {
+        format!("tensor '{name}' has type {type_number}, which this build cannot read")
+    })?;
+    let offset = h.u64()?;
+    let block = dtype.block_size() as u64;
+    if elems % block != 0 {
+        return Err(format!(
+            "corrupt: tensor '{name}' has {elems} elements, not a multiple of its {dtype:?} block of {block}"
+        ));
+    }
+    let bytes = (elems / block)
+        .checked_mul(dtype.type_size() as u64)
+        .ok_or_else(|| format!("corrupt: tensor '{name}' has an impossible shape"))?;
+    Ok(TensorEntry {
+        name,
+        offset,
+        bytes,
+    })
 }
 
 fn meta_u64(v: &gguf_file::Value) -> Option<u64> {
@@ -389,6 +725,107 @@ mod tests {
         let p = dir.path().join("x.gguf");
         std::fs::write(&p, b"hello").unwrap();
         let err = inspect(&p).unwrap_err().to_string();
-        assert!(err.contains("not a readable GGUF"), "{err}");
+        assert!(err.contains("not a GGUF file (bad magic)"), "{err}");
+    }
+
+    /// A valid file with a 4x64 F32 matrix 'w' and its size.
+    fn valid_file(dir: &Path) -> (PathBuf, u64) {
+        let p = dir.join("m.gguf");
+        write_gguf(
+            &p,
+            &[(
+                "w",
+                QTensor::quantize(&matrix(4, 64), GgmlDType::F32).unwrap(),
+            )],
+        );
+        let len = std::fs::metadata(&p).unwrap().len();
+        (p, len)
+    }
+
+    fn cut(p: &Path, len: u64) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+    }
+
+    fn validate_err(p: &Path) -> String {
+        let err = validate(p).unwrap_err().to_string();
+        assert!(err.starts_with(&p.display().to_string()), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        err
+    }
+
+    #[test]
+    fn validate_accepts_a_whole_file_and_names_the_tensor_a_short_one_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, len) = valid_file(dir.path());
+        validate(&p).unwrap();
+        cut(&p, len - 1);
+        let err = validate_err(&p);
+        let data = 4 * 64 * 4;
+        let want = format!(
+            "truncated: tensor 'w' needs bytes {}..{len} but the file has {}",
+            len - data,
+            len - 1
+        );
+        assert!(err.ends_with(&want), "{err}");
+    }
+
+    #[test]
+    fn validate_reports_where_a_header_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, _) = valid_file(dir.path());
+        cut(&p, 30);
+        let err = validate_err(&p);
+        assert!(
+            err.contains("truncated: the file ends at byte 30 inside the metadata (entry 1 of 4"),
+            "{err}"
+        );
+        // The tensor table starts after the last metadata value.
+        let (p, len) = valid_file(dir.path());
+        let bytes = std::fs::read(&p).unwrap();
+        // 'w' with its u64 length: the start of the table's only entry.
+        let name = b"\x01\0\0\0\0\0\0\0w";
+        let at = bytes.windows(name.len()).rposition(|w| w == name).unwrap();
+        cut(&p, (at + name.len() + 2) as u64);
+        let err = validate_err(&p);
+        assert!(
+            err.contains("inside the tensor table (tensor 1 of 1)"),
+            "{err} ({len})"
+        );
+    }
+
+    #[test]
+    fn validate_rejects_empty_foreign_and_corrupt_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.gguf");
+        let cases: [(&[u8], &str); 5] = [
+            (b"", "empty file (0 bytes)"),
+            (b"GG", "not a GGUF file (bad magic)"),
+            (b"# a README, not a model\n", "not a GGUF file (bad magic)"),
+            (b"GGUF\x09\0\0\0", "unsupported GGUF version 9"),
+            (
+                b"GGUF\x03\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\x7f",
+                "corrupt: a string of 9223372036854775807 bytes",
+            ),
+        ];
+        for (bytes, want) in cases {
+            std::fs::write(&p, bytes).unwrap();
+            let err = validate_err(&p);
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+
+    #[test]
+    fn one_line_drops_backtraces_and_joins_lines() {
+        let text = "Critical failure!\nCheck this: failed to fill whole buffer\n   0: bt\n             at src/error.rs:264:25\n   1: from_readers";
+        assert_eq!(
+            one_line(&text),
+            "Critical failure! Check this: failed to fill whole buffer"
+        );
+        assert_eq!(one_line(&"plain"), "plain");
     }
 }

@@ -85,12 +85,20 @@ impl Engine {
                 )));
             }
         }
+        if let ModelSpec::Gguf { dir, file } = spec {
+            // mistral.rs fails on a truncated or corrupt file with a
+            // multi-line error or a panic; check the header first.
+            gguf::validate(&dir.join(file)).map_err(|e| match e {
+                gguf::ModelFileError::Read { message, .. } => load_err(message),
+                other => load_err(other.to_string()),
+            })?;
+        }
         let task_spec = spec.clone();
         let task_opts = opts.clone();
         let handle = tokio::spawn(async move { build(&task_spec, &task_opts).await });
         let model = match handle.await {
             Ok(Ok(model)) => model,
-            Ok(Err(e)) => return Err(load_err(format!("{e:#}"))),
+            Ok(Err(e)) => return Err(load_err(gguf::one_line(&format!("{e:#}")))),
             Err(join) => {
                 let message = if join.is_panic() {
                     panic_message(join.into_panic())
@@ -445,7 +453,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown cause".to_string());
-    format!("the model loader crashed: {text}")
+    format!("the model loader crashed: {}", gguf::one_line(&text))
 }
 
 #[async_trait::async_trait]

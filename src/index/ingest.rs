@@ -2,6 +2,7 @@
 //! chunking and committing.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::chunk::ChunkOptions;
 use super::loaders::{self, RowFields, Skip};
-use super::store::{FileEntry, IndexError, KnowledgeIndex, Manifest, SCHEMA_VERSION};
+use super::store::{self, FileEntry, IndexError, KnowledgeIndex, Manifest, SCHEMA_VERSION};
 
 /// Chunks written between intermediate commits of a large run, so memory
 /// stays bounded and a crash loses little.
@@ -98,15 +99,26 @@ pub fn absolute(p: &Path) -> PathBuf {
         .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
 }
 
+/// A path found while expanding that cannot be indexed, and why.
+pub type Skipped = (PathBuf, String);
+
 /// Expands the arguments of `index add` into files: directories are walked
 /// honouring .gitignore (and .ignore), globs are matched.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
+    Ok(expand_all(paths)?.0)
+}
+
+/// [`expand`], also returning what the walk met but cannot index: broken
+/// symbolic links, links that loop back to a parent directory, directories
+/// that cannot be read, special files.
+pub fn expand_all(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Skipped>), IngestError> {
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for p in paths {
         let s = p.to_string_lossy();
         if p.exists() {
             if p.is_dir() {
-                walk(p, None, &mut files);
+                walk(p, None, &mut files, &mut skipped);
             } else {
                 files.push(absolute(p));
             }
@@ -130,7 +142,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
                 base
             };
             let before = files.len();
-            walk(&base, Some((&glob, &base)), &mut files);
+            walk(&base, Some((&glob, &base)), &mut files, &mut skipped);
             if files.len() == before {
                 return Err(IngestError::NotFound(p.clone()));
             }
@@ -140,31 +152,112 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
     }
     files.sort();
     files.dedup();
-    Ok(files)
+    Ok((files, skipped))
 }
 
-fn walk(dir: &Path, glob: Option<(&globset::GlobMatcher, &Path)>, out: &mut Vec<PathBuf>) {
+fn walk(
+    dir: &Path,
+    glob: Option<(&globset::GlobMatcher, &Path)>,
+    out: &mut Vec<PathBuf>,
+    skipped: &mut Vec<Skipped>,
+) {
     let walker = ignore::WalkBuilder::new(dir)
         // Honour .gitignore outside git repositories too: people index
         // exported folders that carry one.
         .require_git(false)
+        // Knowledge folders are often assembled from links; the walker
+        // detects links that loop back to a parent and reports them.
+        .follow_links(true)
         .build();
-    for entry in walker.flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let path = entry.path();
-        if let Some((g, base)) = glob {
+    let matches = |path: &Path| match glob {
+        Some((g, base)) => {
             let rel = if base == Path::new(".") {
                 path.strip_prefix("./").unwrap_or(path)
             } else {
                 path
             };
-            if !g.is_match(rel) {
+            g.is_match(rel)
+        }
+        None => true,
+    };
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                if let Some((path, why)) = walk_problem(&e) {
+                    if matches(&path) {
+                        skipped.push((link_path(&path), why));
+                    }
+                }
                 continue;
             }
+        };
+        let Some(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() || !matches(path) {
+            continue;
         }
-        out.push(absolute(path));
+        if kind.is_file() {
+            out.push(absolute(path));
+        } else {
+            skipped.push((link_path(path), NOT_REGULAR.to_string()));
+        }
+    }
+}
+
+const NOT_REGULAR: &str = "not a regular file: a pipe, socket or device";
+
+/// The path (as the walker gives it) and reason for an error met while
+/// walking, if it concerns one.
+fn walk_problem(e: &ignore::Error) -> Option<Skipped> {
+    match e {
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_problem(err)
+        }
+        ignore::Error::Loop { ancestor, child } => Some((
+            child.clone(),
+            format!(
+                "symbolic link loop: it leads back to {}",
+                absolute(ancestor).display()
+            ),
+        )),
+        ignore::Error::WithPath { path, err } => {
+            let why = match innermost_io(err) {
+                Some(io) if io.kind() == std::io::ErrorKind::NotFound && path.is_symlink() => {
+                    "broken symbolic link: its target does not exist".to_string()
+                }
+                Some(io) => unreadable(io),
+                None => format!("unreadable: {err}"),
+            };
+            Some((path.clone(), why))
+        }
+        _ => None,
+    }
+}
+
+/// The absolute path of a link itself, not of what it points to.
+fn link_path(p: &Path) -> PathBuf {
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => absolute(dir).join(name),
+        (_, Some(name)) => absolute(Path::new(".")).join(name),
+        _ => absolute(p),
+    }
+}
+
+/// The operating system's error under the walker's wrappers, whose own
+/// text repeats the path.
+fn innermost_io(e: &ignore::Error) -> Option<&std::io::Error> {
+    match e {
+        ignore::Error::WithDepth { err, .. }
+        | ignore::Error::WithLineNumber { err, .. }
+        | ignore::Error::WithPath { err, .. } => innermost_io(err),
+        ignore::Error::Io(io) => {
+            let inner = io.get_ref().and_then(|w| w.source());
+            Some(inner.and_then(|s| s.downcast_ref()).unwrap_or(io))
+        }
+        _ => None,
     }
 }
 
@@ -190,45 +283,26 @@ pub fn add(
     let mut bytes_done = 0u64;
     for (i, path) in files.iter().enumerate() {
         let key = path.display().to_string();
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) => {
-                summary
-                    .skipped
-                    .push((path.clone(), format!("unreadable: {e}")));
-                continue;
-            }
-        };
-        let size = meta.len();
-        let mtime = mtime_ns(&meta);
         let previous = writer.manifest.files.get(&key).cloned();
         let same_rows = |p: &FileEntry| p.rows == opts.rows;
-        if let Some(p) = &previous {
-            if p.size == size && p.mtime_ns == mtime && same_rows(p) {
+        let (bytes, mtime) = match fetch(path, previous.as_ref(), opts) {
+            Fetched::Bytes(bytes, mtime) => (bytes, mtime),
+            Fetched::Unchanged => {
                 summary.unchanged += 1;
                 progress(i + 1, files.len(), bytes_done, summary.chunks);
                 continue;
             }
-        }
-        if size > opts.max_file_bytes {
-            let skip = Skip::TooLarge {
-                limit_mb: opts.max_file_bytes / 1_000_000,
-            };
-            summary.skipped.push((path.clone(), skip.to_string()));
-            continue;
-        }
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                summary
-                    .skipped
-                    .push((path.clone(), format!("unreadable: {e}")));
+            Fetched::Skip(why) => {
+                summary.skipped.push((path.clone(), why));
                 continue;
             }
         };
         let sha256 = format!("{:x}", Sha256::digest(&bytes));
+        // The size of what was read, with the modification time from
+        // before reading: a file that changed during the read then no
+        // longer matches its entry, and the next run reads it again.
         let entry = FileEntry {
-            size,
+            size: bytes.len() as u64,
             mtime_ns: mtime,
             sha256: sha256.clone(),
             rows: opts.rows.clone(),
@@ -253,8 +327,8 @@ pub fn add(
             Ok(docs) => {
                 let n = writer.put_source(&key, &docs, entry, opts.chunking)?;
                 summary.chunks += n;
-                summary.bytes += size;
-                bytes_done += size;
+                summary.bytes += bytes.len() as u64;
+                bytes_done += bytes.len() as u64;
                 if previous.is_some() {
                     summary.updated += 1;
                 } else {
@@ -296,6 +370,63 @@ pub fn add(
     Ok(summary)
 }
 
+/// What [`fetch`] found for one file.
+enum Fetched {
+    /// Its bytes, and its modification time from before they were read.
+    Bytes(Vec<u8>, i128),
+    /// Same size and modification time as recorded in `previous`.
+    Unchanged,
+    /// Why it cannot be indexed.
+    Skip(String),
+}
+
+/// Reads one file unless its size and modification time match its
+/// `previous` entry, or it cannot or should not be read.
+fn fetch(path: &Path, previous: Option<&FileEntry>, opts: &AddOptions) -> Fetched {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Fetched::Skip(unreadable(&e)),
+    };
+    // Reading a pipe would wait for a writer forever.
+    if !meta.is_file() {
+        return Fetched::Skip(NOT_REGULAR.to_string());
+    }
+    let (size, mtime) = (meta.len(), mtime_ns(&meta));
+    if previous.is_some_and(|p| p.size == size && p.mtime_ns == mtime && p.rows == opts.rows) {
+        return Fetched::Unchanged;
+    }
+    let too_large = || {
+        let limit_mb = opts.max_file_bytes / 1_000_000;
+        Fetched::Skip(Skip::TooLarge { limit_mb }.to_string())
+    };
+    if size > opts.max_file_bytes {
+        return too_large();
+    }
+    match read_bounded(path, opts.max_file_bytes) {
+        Ok(Some(bytes)) => Fetched::Bytes(bytes, mtime),
+        Ok(None) => too_large(),
+        Err(e) => Fetched::Skip(unreadable(&e)),
+    }
+}
+
+fn unreadable(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "missing: it was removed before it could be read".to_string()
+    } else {
+        format!("unreadable: {e}")
+    }
+}
+
+/// The bytes of `path`, or None when it holds more than `max` bytes: a
+/// file growing while it is read stops at the limit like one that was
+/// already too large.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
 /// Removes indexed files equal to or under each of `paths`; returns the
 /// removed file paths.
 pub fn remove(idx: &KnowledgeIndex, paths: &[PathBuf]) -> Result<Vec<String>, IngestError> {
@@ -316,58 +447,51 @@ pub fn remove(idx: &KnowledgeIndex, paths: &[PathBuf]) -> Result<Vec<String>, In
     Ok(gone)
 }
 
-/// The manifest of index `name` whatever its schema version: rebuilds read
-/// it from an index this lore can no longer search.
-fn any_manifest(root: &Path, name: &str) -> Option<(PathBuf, Manifest)> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(name))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("meta.json").exists())
-        .collect();
-    dirs.sort();
+/// The files a rebuild of index `name` reads: those recorded for the
+/// current schema version (in tantivy's commit, else in the manifest copy,
+/// so a damaged index can be rebuilt), else for another version this lore
+/// can no longer search.
+fn rebuild_manifest(root: &Path, name: &str) -> Result<Manifest, IndexError> {
     let current = KnowledgeIndex::dir_for(root, name);
-    dirs.sort_by_key(|d| *d != current);
-    let dir = dirs.into_iter().next()?;
-    let index = tantivy::Index::open_in_dir(&dir).ok()?;
-    let manifest = index
-        .load_metas()
-        .ok()
-        .and_then(|m| m.payload)
-        .and_then(|p| serde_json::from_str(&p).ok())
+    if let Some(m) = store::recorded_manifest(&current) {
+        return Ok(m);
+    }
+    let mut others: Vec<PathBuf> = std::fs::read_dir(root.join(name))
+        .map(|it| it.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
-    Some((dir, manifest))
+    // Left-overs of an interrupted rebuild are not a version.
+    others.retain(|p| *p != current && p.is_dir() && !p.to_string_lossy().contains(".rebuild-"));
+    others.sort();
+    if let Some(m) = others.iter().find_map(|d| store::recorded_manifest(d)) {
+        return Ok(m);
+    }
+    // Nothing to rebuild from: opening says what is wrong (missing or
+    // damaged beyond repair), or the index holds nothing.
+    if current.exists() {
+        KnowledgeIndex::open(root, name, false)?;
+    }
+    if current.exists() || !others.is_empty() {
+        return Err(IndexError::Damaged {
+            name: name.to_string(),
+            dir: root.join(name),
+            problem: "its list of files cannot be read".to_string(),
+            rebuildable: false,
+        });
+    }
+    Err(IndexError::Missing {
+        name: name.to_string(),
+    })
 }
 
-/// Re-reads every file the index holds into a fresh index of this
-/// schema version and swaps it in.
-pub fn rebuild(
-    root: &Path,
+/// Builds a fresh index in `tmp` from the files of `manifest`.
+fn rebuild_into(
+    tmp: &Path,
     name: &str,
+    manifest: &Manifest,
     opts: &AddOptions,
     progress: &mut ProgressFn<'_>,
 ) -> Result<Summary, IngestError> {
-    let Some((_, manifest)) = any_manifest(root, name) else {
-        return Err(IndexError::Missing {
-            name: name.to_string(),
-        }
-        .into());
-    };
-    // Hold the current index's writer lock so no one writes meanwhile.
-    let current = KnowledgeIndex::dir_for(root, name);
-    let current_idx = if current.join("meta.json").exists() {
-        Some(KnowledgeIndex::open_dir(name, &current)?)
-    } else {
-        None
-    };
-    let _lock = match &current_idx {
-        Some(i) => Some(i.writer()?),
-        None => None,
-    };
-    let tmp = root
-        .join(name)
-        .join(format!("v{SCHEMA_VERSION}.rebuild-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let fresh = KnowledgeIndex::open_dir(name, &tmp)?;
+    let fresh = KnowledgeIndex::open_dir(name, tmp)?;
     let mut summary = Summary::default();
     // Files are grouped by their row options so each keeps its own.
     let mut groups: BTreeMap<String, (RowFields, Vec<PathBuf>)> = BTreeMap::new();
@@ -397,9 +521,46 @@ pub fn rebuild(
         summary.bytes += s.bytes;
         summary.skipped.extend(s.skipped);
     }
-    drop(fresh);
-    drop(_lock);
-    drop(current_idx);
+    // An empty manifest adds nothing; commit anyway so the fresh index
+    // has its manifest copy like any other.
+    if manifest.files.is_empty() {
+        let mut w = fresh.writer()?;
+        w.commit()?;
+        w.finish()?;
+    }
+    Ok(summary)
+}
+
+/// Re-reads every file the index holds into a fresh index of this
+/// schema version and swaps it in. Works on a damaged index too, as long
+/// as the list of its files can be read.
+pub fn rebuild(
+    root: &Path,
+    name: &str,
+    opts: &AddOptions,
+    progress: &mut ProgressFn<'_>,
+) -> Result<Summary, IngestError> {
+    store::check_name(name)?;
+    let current = KnowledgeIndex::dir_for(root, name);
+    // Hold the current index's writer lock so no one writes meanwhile. It
+    // needs only the directory, not an index that opens.
+    let lock = if current.is_dir() {
+        Some(KnowledgeIndex::lock_dir(name, &current)?)
+    } else {
+        None
+    };
+    let manifest = rebuild_manifest(root, name)?;
+    let tmp = root
+        .join(name)
+        .join(format!("v{SCHEMA_VERSION}.rebuild-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let built = rebuild_into(&tmp, name, &manifest, opts, progress);
+    drop(lock);
+    if built.is_err() {
+        // Leave no half-built index behind; the current one is untouched.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    let summary = built?;
     let swap = |e: std::io::Error| IndexError::Tantivy {
         name: name.to_string(),
         path: current.clone(),

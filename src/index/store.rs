@@ -2,7 +2,10 @@
 //!
 //! The manifest of indexed files travels in tantivy's commit payload, so
 //! the index and the record of what it holds are committed together: a
-//! process killed mid-ingest leaves both at the last commit.
+//! process killed mid-ingest leaves both at the last commit. A copy of it,
+//! `manifest.json`, is written next to tantivy's files after every commit:
+//! when tantivy's own files are damaged (`meta.json` with the payload
+//! among them), that copy still says which files to rebuild the index from.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -10,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
+use tantivy::directory::error::{LockError, OpenDirectoryError, OpenReadError};
+use tantivy::directory::{Directory, DirectoryLock, MmapDirectory, INDEX_WRITER_LOCK};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
@@ -20,7 +25,9 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer,
 };
-use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term,
+};
 
 use super::chunk::{self, ChunkOptions, LineIndex};
 use super::loaders::{Document, RowFields};
@@ -28,6 +35,9 @@ use super::loaders::{Document, RowFields};
 /// Bumped whenever the schema or analyzers change; an index built with
 /// another version must be rebuilt.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The copy of the last committed manifest, next to tantivy's files.
+pub const MANIFEST_COPY: &str = "manifest.json";
 
 const EN: &str = "lore_en";
 const CJK: &str = "lore_cjk";
@@ -40,6 +50,17 @@ pub enum IndexError {
     Version { name: String, found: u32 },
     #[error("index '{name}' is being written by another lore process; try again when it finishes")]
     Locked { name: String },
+    #[error("invalid index name '{name}': use letters, digits, '-', '_' or '.' (not first)")]
+    InvalidName { name: String },
+    /// tantivy's files are missing or corrupt. `rebuildable` says whether
+    /// the list of files the index was built from could still be read.
+    #[error("index '{name}' is damaged ({problem}); {}", damaged_remedy(.name, .dir, *.rebuildable))]
+    Damaged {
+        name: String,
+        dir: PathBuf,
+        problem: String,
+        rebuildable: bool,
+    },
     #[error("index '{name}' at {path}: {message}")]
     Tantivy {
         name: String,
@@ -48,6 +69,36 @@ pub enum IndexError {
     },
     #[error("invalid query: {0}")]
     Query(String),
+}
+
+fn damaged_remedy(name: &str, dir: &Path, rebuildable: bool) -> String {
+    if rebuildable {
+        format!("rebuild it with `lore index rebuild --index {name}`")
+    } else {
+        format!(
+            "it cannot be rebuilt, as the list of files it was built from is unreadable too: \
+             delete {} and add the files again with `lore index add PATH --index {name}`",
+            dir.display()
+        )
+    }
+}
+
+/// Index names become directory names: no separators, no hidden or
+/// relative directories, nothing a terminal would render oddly.
+pub fn check_name(name: &str) -> Result<(), IndexError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(IndexError::InvalidName {
+            name: name.escape_debug().to_string(),
+        })
+    }
 }
 
 /// What the index holds, keyed by source file path.
@@ -267,6 +318,8 @@ pub struct KnowledgeIndex {
     index: Index,
     reader: IndexReader,
     f: Fields,
+    /// False for in-memory indexes, which keep no manifest copy.
+    on_disk: bool,
 }
 
 impl KnowledgeIndex {
@@ -277,8 +330,14 @@ impl KnowledgeIndex {
 
     /// Opens index `name`, creating it when `create` is set.
     pub fn open(root: &Path, name: &str, create: bool) -> Result<KnowledgeIndex, IndexError> {
+        check_name(name)?;
         let dir = Self::dir_for(root, name);
         if !dir.join("meta.json").exists() {
+            // Index files without tantivy's meta.json: creating a fresh
+            // index over them would silently forget what they held.
+            if has_remains(&dir) {
+                return Err(damaged(name, &dir, "its meta.json is missing".into()));
+            }
             if let Some(found) = other_version(&root.join(name)) {
                 return Err(IndexError::Version {
                     name: name.to_string(),
@@ -296,16 +355,23 @@ impl KnowledgeIndex {
 
     /// Opens or creates an index in `dir` directly.
     pub fn open_dir(name: &str, dir: &Path) -> Result<KnowledgeIndex, IndexError> {
-        let err = |e: &dyn std::fmt::Display| IndexError::Tantivy {
-            name: name.to_string(),
-            path: dir.to_path_buf(),
-            message: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+        std::fs::create_dir_all(dir).map_err(|e| io_error(name, dir, &e))?;
         let (schema, _) = schema();
-        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| err(&e))?;
-        let index = Index::open_or_create(mmap, schema).map_err(|e| err(&e))?;
-        Self::from_index(name, dir, index)
+        let mmap = mmap_dir(name, dir)?;
+        let index = Index::open_or_create(mmap, schema).map_err(|e| index_error(name, dir, e))?;
+        let mut idx = Self::from_index(name, dir, index)?;
+        idx.on_disk = true;
+        Ok(idx)
+    }
+
+    /// Takes the writer lock of the index in `dir` without opening the
+    /// index, which may be too damaged to open: rebuilds hold it so that
+    /// no one writes meanwhile.
+    pub fn lock_dir(name: &str, dir: &Path) -> Result<WriteLock, IndexError> {
+        mmap_dir(name, dir)?
+            .acquire_lock(&INDEX_WRITER_LOCK)
+            .map(WriteLock)
+            .map_err(|e| lock_error(name, dir, e))
     }
 
     /// A throwaway index held in memory, holding `docs` under `source`:
@@ -333,25 +399,26 @@ impl KnowledgeIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
-            .map_err(|e: tantivy::TantivyError| IndexError::Tantivy {
-                name: name.to_string(),
-                path: dir.to_path_buf(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| index_error(name, dir, e))?;
         Ok(KnowledgeIndex {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             index,
             reader,
             f,
+            on_disk: false,
         })
     }
 
-    fn tantivy_err(&self, e: impl std::fmt::Display) -> IndexError {
+    fn tantivy_err(&self, e: TantivyError) -> IndexError {
+        index_error(&self.name, &self.dir, e)
+    }
+
+    fn other_err(&self, message: String) -> IndexError {
         IndexError::Tantivy {
             name: self.name.clone(),
             path: self.dir.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 
@@ -373,12 +440,7 @@ impl KnowledgeIndex {
         let writer = self
             .index
             .writer_with_num_threads(2, 256_000_000)
-            .map_err(|e| match e {
-                tantivy::TantivyError::LockFailure(_, _) => IndexError::Locked {
-                    name: self.name.clone(),
-                },
-                other => self.tantivy_err(other),
-            })?;
+            .map_err(|e| self.tantivy_err(e))?;
         Ok(Writer {
             idx: self,
             writer,
@@ -551,6 +613,145 @@ fn first_chars(text: &str, n: usize) -> String {
     text.chars().take(n).collect()
 }
 
+/// The writer lock of an index directory, held until dropped.
+pub struct WriteLock(#[allow(dead_code)] DirectoryLock);
+
+fn mmap_dir(name: &str, dir: &Path) -> Result<MmapDirectory, IndexError> {
+    MmapDirectory::open(dir).map_err(|e| match e {
+        OpenDirectoryError::IoError { io_error: e, .. } => io_error(name, dir, &e),
+        other => IndexError::Tantivy {
+            name: name.to_string(),
+            path: dir.to_path_buf(),
+            message: other.to_string(),
+        },
+    })
+}
+
+fn io_error(name: &str, dir: &Path, e: &std::io::Error) -> IndexError {
+    IndexError::Tantivy {
+        name: name.to_string(),
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn lock_error(name: &str, dir: &Path, e: LockError) -> IndexError {
+    match e {
+        LockError::LockBusy => IndexError::Locked {
+            name: name.to_string(),
+        },
+        // Not another writer: the lock file cannot be opened for writing,
+        // which tantivy needs even to read, typically because this user
+        // may not write the directory.
+        LockError::IoError(io) => IndexError::Tantivy {
+            name: name.to_string(),
+            path: dir.to_path_buf(),
+            message: format!(
+                "cannot lock it: {io}; lore needs write access to the index directory"
+            ),
+        },
+    }
+}
+
+fn damaged(name: &str, dir: &Path, problem: String) -> IndexError {
+    IndexError::Damaged {
+        name: name.to_string(),
+        dir: dir.parent().unwrap_or(dir).to_path_buf(),
+        problem,
+        rebuildable: recorded_manifest(dir).is_some(),
+    }
+}
+
+/// The typed error for a tantivy failure on index `name` in `dir`:
+/// missing or corrupt files are damage, a busy lock is another writer.
+fn index_error(name: &str, dir: &Path, e: TantivyError) -> IndexError {
+    let e = match e {
+        TantivyError::LockFailure(lock, _) => return lock_error(name, dir, lock),
+        other => other,
+    };
+    let problem = match &e {
+        TantivyError::OpenReadError(OpenReadError::FileDoesNotExist(p)) => {
+            let p = dir.join(p);
+            if p.file_name().is_some_and(|f| f == "meta.json") {
+                "its meta.json is missing".to_string()
+            } else {
+                format!("segment file {} is missing", p.display())
+            }
+        }
+        TantivyError::OpenReadError(OpenReadError::IoError { io_error, filepath })
+            if matches!(
+                io_error.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            // tantivy's footer check on a truncated or overwritten file.
+            format!("file {} is corrupt", dir.join(filepath).display())
+        }
+        TantivyError::OpenReadError(OpenReadError::IoError { io_error, filepath }) => {
+            return IndexError::Tantivy {
+                name: name.to_string(),
+                path: dir.to_path_buf(),
+                message: format!("cannot read {}: {io_error}", dir.join(filepath).display()),
+            };
+        }
+        TantivyError::DataCorruption(d) => match corrupt_file(&format!("{d:?}")) {
+            Some(f) if f == "meta.json" => "its meta.json cannot be read".to_string(),
+            Some(f) => format!("file {} is corrupt", dir.join(f).display()),
+            None => "its data is corrupt".to_string(),
+        },
+        TantivyError::IncompatibleIndex(_)
+        | TantivyError::OpenReadError(OpenReadError::IncompatibleIndex(_)) => {
+            "its files are not in a format this lore can read".to_string()
+        }
+        TantivyError::IoError(io) => return io_error(name, dir, io),
+        _ => {
+            return IndexError::Tantivy {
+                name: name.to_string(),
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            }
+        }
+    };
+    damaged(name, dir, problem)
+}
+
+/// The file named in tantivy's `DataCorruption` debug text, which is its
+/// only way of telling: ``Data corruption (in file `"NAME"`): ...``.
+fn corrupt_file(debug: &str) -> Option<String> {
+    let rest = debug.split_once("(in file `\"")?.1;
+    let name = rest.split_once("\"`)")?.0;
+    Some(name.to_string())
+}
+
+/// Whether `dir` holds files of an index (segments, tantivy's list of
+/// managed files, the manifest copy) rather than nothing or only locks.
+fn has_remains(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|it| {
+        it.filter_map(|e| e.ok()).any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            !n.starts_with('.') || n == ".managed.json"
+        })
+    })
+}
+
+/// The manifest recorded for the index in `dir`, read without opening it:
+/// the last commit's payload in tantivy's meta.json, else the copy next
+/// to it. None when neither can be read.
+pub fn recorded_manifest(dir: &Path) -> Option<Manifest> {
+    let meta: Option<serde_json::Value> = std::fs::read(dir.join("meta.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let payload = meta.as_ref().and_then(|m| m.get("payload"));
+    let from_meta = || serde_json::from_str::<Manifest>(payload?.as_str()?).ok();
+    let from_copy = || serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_COPY)).ok()?).ok();
+    // A readable meta.json without a payload is an index lore created but
+    // never committed to: it holds nothing.
+    let never_committed =
+        || (meta.is_some() && payload.is_none_or(|p| p.is_null())).then(Manifest::default);
+    from_meta().or_else(from_copy).or_else(never_committed)
+}
+
 /// The schema version of another `vN` directory under an index, if any.
 fn other_version(index_root: &Path) -> Option<u32> {
     std::fs::read_dir(index_root)
@@ -643,7 +844,10 @@ impl Writer<'_> {
     /// Commits the changes and the manifest atomically.
     pub fn commit(&mut self) -> Result<(), IndexError> {
         self.manifest.schema_version = SCHEMA_VERSION;
-        let payload = serde_json::to_string(&self.manifest).map_err(|e| self.idx.tantivy_err(e))?;
+        let payload = serde_json::to_string(&self.manifest).map_err(|e| {
+            self.idx
+                .other_err(format!("cannot record the manifest: {e}"))
+        })?;
         let mut prepared = self
             .writer
             .prepare_commit()
@@ -651,6 +855,17 @@ impl Writer<'_> {
         prepared.set_payload(&payload);
         prepared.commit().map_err(|e| self.idx.tantivy_err(e))?;
         self.pending = 0;
+        if self.idx.on_disk {
+            // The copy a rebuild falls back on when meta.json, and the
+            // payload in it, cannot be read. If lore dies right here it
+            // lags one commit behind: a rebuild from it would miss that
+            // commit's changes, which a later `add` brings back.
+            let path = self.idx.dir.join(MANIFEST_COPY);
+            crate::fs::write_atomic(&path, payload.as_bytes()).map_err(|e| {
+                self.idx
+                    .other_err(format!("cannot write {}: {e}", path.display()))
+            })?;
+        }
         self.idx.reload()
     }
 
@@ -665,5 +880,70 @@ impl Writer<'_> {
         self.writer
             .wait_merging_threads()
             .map_err(|e| idx.tantivy_err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names() {
+        for ok in ["default", "docs", "kb-2", "my_notes", "v1.2", "文档"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", ".", "..", ".hidden", "a/b", "a\\b", "../x", "a b", "a\nb", "a:b",
+        ] {
+            let e = check_name(bad).unwrap_err().to_string();
+            assert!(e.starts_with("invalid index name"), "{bad}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
+    fn the_corrupt_file_is_read_from_tantivys_message() {
+        let d = tantivy::error::DataCorruption::new("meta.json".into(), "cannot parse".into());
+        assert_eq!(
+            corrupt_file(&format!("{d:?}")).as_deref(),
+            Some("meta.json")
+        );
+        let d = tantivy::error::DataCorruption::comment_only("bad");
+        assert_eq!(corrupt_file(&format!("{d:?}")), None);
+    }
+
+    #[test]
+    fn the_manifest_copy_is_the_fallback_for_a_damaged_meta_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = KnowledgeIndex::open_dir("t", dir.path()).unwrap();
+        let doc = Document {
+            key: "a.md".into(),
+            title: "A".into(),
+            text: "Refunds take five days.".into(),
+            markup: chunk::Markup::Plain,
+            label: None,
+        };
+        let mut w = idx.writer().unwrap();
+        w.put_source(
+            "a.md",
+            &[doc],
+            FileEntry::default(),
+            ChunkOptions::default(),
+        )
+        .unwrap();
+        w.commit().unwrap();
+        w.finish().unwrap();
+        let recorded = recorded_manifest(dir.path()).unwrap();
+        assert!(recorded.files.contains_key("a.md"));
+        std::fs::write(dir.path().join("meta.json"), "garbage").unwrap();
+        assert_eq!(recorded_manifest(dir.path()), Some(recorded));
+        std::fs::remove_file(dir.path().join(MANIFEST_COPY)).unwrap();
+        assert_eq!(recorded_manifest(dir.path()), None);
+        let Err(IndexError::Damaged { rebuildable, .. }) =
+            KnowledgeIndex::open_dir("t", dir.path())
+        else {
+            panic!("a damaged meta.json is damage");
+        };
+        assert!(!rebuildable);
     }
 }
