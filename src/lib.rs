@@ -30,4 +30,6 @@ pub mod sample_kb;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;
+#[cfg(test)]
+pub(crate) mod testrng;
 pub mod tui;

@@ -263,7 +263,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, SettingsError> {
         ("project file", &sources.project_file),
     ] {
         let Some(path) = path else { continue };
-        let exists = path.is_file();
+        let exists = settings_file_exists(path)?;
         files.push((path.clone(), exists));
         if exists {
             layers.push(file_layer(label, path)?);
@@ -292,6 +292,30 @@ fn default_layer() -> Result<Layer, SettingsError> {
     layer_from("default", &default)
 }
 
+/// Whether the optional settings file `path` is there. Only a missing file
+/// (or a missing directory above it) counts as absent: a directory in its
+/// place, or one that cannot be looked at, is an error rather than
+/// settings silently ignored.
+fn settings_file_exists(path: &Path) -> Result<bool, SettingsError> {
+    let read_err = |message: String| SettingsError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(read_err("it is a directory, not a file".into())),
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(read_err(e.to_string())),
+    }
+}
+
 /// A settings file that exists: the user file or the project file, named
 /// `label`.
 fn file_layer(label: &str, path: &Path) -> Result<Layer, SettingsError> {
@@ -300,11 +324,37 @@ fn file_layer(label: &str, path: &Path) -> Result<Layer, SettingsError> {
         message: e.to_string(),
     })?;
     let name = format!("{label} {}", path.display());
+    // The config crate's TOML errors span several lines (a source excerpt
+    // with a caret); parsing first gives one line with the position.
+    if let Err(e) = toml::from_str::<toml::Table>(&text) {
+        return Err(SettingsError::Invalid {
+            layer: name,
+            message: toml_error_line(&text, &e),
+        });
+    }
     let config = Config::builder()
         .add_source(File::from_str(&text, FileFormat::Toml))
         .build()
         .map_err(|e| invalid(&name, e))?;
     layer_from(&name, &config)
+}
+
+/// `TOML syntax error at line L, column C: message`, on one line.
+fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let mut start = span.start.min(text.len());
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let before = &text[..start];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("TOML syntax error at line {line}, column {column}: {message}")
+        }
+        None => format!("TOML syntax error: {message}"),
+    }
 }
 
 /// `LORE_SECTION__KEY` variables, from `vars` or else the process
@@ -332,20 +382,31 @@ fn env_layer(
         .build()
         .map_err(|e| invalid("environment", e))?;
     let mut env_layer = layer_from("env", &env)?;
+    let raw: HashMap<String, &String> = lore_vars
+        .iter()
+        .map(|(var, value)| (env_key(var), value))
+        .collect();
     // Environment values are parsed as numbers or booleans where they look
-    // like one; a string setting such as model.path must still take "123".
+    // like one. A string setting such as model.path must still take the
+    // text as written ("007", "1e5", "true"), and a value that parses to
+    // no JSON number ("nan", "inf") stays text so that an error can show
+    // it.
     for (key, value) in env_layer.values.iter_mut() {
-        if let Some(serde_json::Value::String(_)) = defaults.values.get(key) {
-            if !value.is_string() {
-                *value = serde_json::Value::String(value.to_string());
-            }
+        let Some(text) = raw.get(key) else { continue };
+        let string_key = matches!(defaults.values.get(key), Some(serde_json::Value::String(_)));
+        if string_key || value.is_null() {
+            *value = serde_json::Value::String(text.to_string());
         }
     }
     for var in lore_vars.keys() {
-        let key = var["LORE_".len()..].to_lowercase().replace("__", ".");
-        env_layer.setters.insert(key, var.clone());
+        env_layer.setters.insert(env_key(var), var.clone());
     }
     Ok(env_layer)
+}
+
+/// The dotted key of a `LORE_SECTION__KEY` variable.
+fn env_key(var: &str) -> String {
+    var["LORE_".len()..].to_lowercase().replace("__", ".")
 }
 
 /// Values from command-line flags.
@@ -688,5 +749,257 @@ mod tests {
         std::fs::write(dir.path().join("lore.toml"), "[generation\n").unwrap();
         let err = load(&sources(dir.path())).unwrap_err().to_string();
         assert!(err.contains("lore.toml"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_is_one_line_with_the_position() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("user.toml"),
+            "# é\n[generation]\nmax_tokens = 3\ntemperature = [\n",
+        )
+        .unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid settings in user file ")
+                && err.contains("user.toml: TOML syntax error at line 4, column 16: "),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn a_directory_in_place_of_a_settings_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lore.toml")).unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("lore.toml") && err.contains("is a directory"),
+            "{err}"
+        );
+        // A missing directory above the file is only a missing file.
+        let mut src = sources(dir.path());
+        src.user_file = Some(dir.path().join("no/such/dir/config.toml"));
+        src.project_file = None;
+        assert!(load(&src).is_ok());
+    }
+
+    #[test]
+    fn env_text_for_string_keys_is_kept_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sources(dir.path());
+        for text in ["007", "1e5", "true", "-0", " spaced ", "nan", "1.50"] {
+            src.env = Some(HashMap::from([(
+                "LORE_MODEL__PATH".to_string(),
+                text.to_string(),
+            )]));
+            assert_eq!(load(&src).unwrap().settings.model.path, text);
+        }
+    }
+
+    #[test]
+    fn env_value_that_is_no_number_is_shown_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sources(dir.path());
+        for text in ["nan", "inf", "-infinity"] {
+            src.env = Some(HashMap::from([(
+                "LORE_GENERATION__TEMPERATURE".to_string(),
+                text.to_string(),
+            )]));
+            let err = load(&src).unwrap_err().to_string();
+            assert!(
+                err.contains("env LORE_GENERATION__TEMPERATURE")
+                    && err.contains("must be a number")
+                    && err.contains(&format!("{text:?}")),
+                "{err}"
+            );
+        }
+    }
+
+    /// A value of a settings key, as a layer writes it.
+    #[derive(Debug, Clone)]
+    enum Val {
+        Int(u32),
+        Float(f64),
+        Bool(bool),
+        Str(String),
+    }
+
+    /// (key, how to draw a value): a key of every type and section,
+    /// including the top-level `models_dir`.
+    fn draw(rng: &mut Rng, key: &str) -> Val {
+        match key {
+            "generation.max_tokens" | "retrieval.top_k" | "index.max_file_mb" => {
+                Val::Int(rng.next_u64() as u32 >> rng.below(32))
+            }
+            // Floats written as integers too: files and the environment
+            // give whole numbers as integers.
+            "generation.temperature" | "generation.top_p" | "retrieval.min_score" => {
+                if rng.chance(30) {
+                    Val::Int(rng.below(3) as u32)
+                } else {
+                    Val::Float((rng.unit() * 2000.0).round() / 1000.0)
+                }
+            }
+            "model.cpu" | "chat.mouse" | "index.sample_on_empty" => Val::Bool(rng.chance(50)),
+            "output.format" => Val::Str(rng.pick(&["text", "json", "jsonl"]).to_string()),
+            _ => Val::Str(match rng.below(4) {
+                0 => rng
+                    .pick(&["007", "1e5", "true", "-1", "3.0", "", " x "])
+                    .to_string(),
+                // Environment variables cannot hold NUL.
+                _ => rng.text(30).replace('\0', ""),
+            }),
+        }
+    }
+
+    const KEYS: &[&str] = &[
+        "generation.max_tokens",
+        "generation.temperature",
+        "generation.top_p",
+        "generation.system",
+        "model.path",
+        "model.cpu",
+        "model.chat_template",
+        "output.format",
+        "retrieval.top_k",
+        "retrieval.min_score",
+        "retrieval.not_found",
+        "index.max_file_mb",
+        "index.sample_on_empty",
+        "chat.mouse",
+        "support.company",
+        "models_dir",
+    ];
+
+    fn toml_value(v: &Val) -> toml::Value {
+        match v {
+            Val::Int(i) => toml::Value::Integer(i64::from(*i)),
+            Val::Float(f) => toml::Value::Float(*f),
+            Val::Bool(b) => toml::Value::Boolean(*b),
+            Val::Str(s) => toml::Value::String(s.clone()),
+        }
+    }
+
+    fn env_text(v: &Val) -> String {
+        match v {
+            Val::Int(i) => i.to_string(),
+            // Display writes the shortest text that reads back the same.
+            Val::Float(f) => f.to_string(),
+            Val::Bool(b) => b.to_string(),
+            Val::Str(s) => s.clone(),
+        }
+    }
+
+    fn flag_value(v: &Val) -> FlagValue {
+        match v {
+            Val::Int(i) => FlagValue::Int(i64::from(*i)),
+            Val::Float(f) => FlagValue::Float(*f),
+            Val::Bool(b) => FlagValue::Bool(*b),
+            Val::Str(s) => FlagValue::Str(s.clone()),
+        }
+    }
+
+    fn same(v: &Val, effective: &serde_json::Value) -> bool {
+        match v {
+            Val::Int(i) => effective.as_f64() == Some(f64::from(*i)),
+            Val::Float(f) => effective.as_f64() == Some(*f),
+            Val::Bool(b) => effective.as_bool() == Some(*b),
+            Val::Str(s) => effective.as_str() == Some(s.as_str()),
+        }
+    }
+
+    /// Cases of [`later_layers_win_for_every_key`].
+    const LAYER_CASES: usize = 150;
+
+    use crate::testrng::Rng;
+
+    #[test]
+    fn later_layers_win_for_every_key() {
+        // Random contents for the user file, the project file, the
+        // environment and the flags: each key is set by any subset of the
+        // layers, and the effective value and its origin must be those of
+        // the last layer that set it, whichever ones those are.
+        let dir = tempfile::tempdir().unwrap();
+        let defaults = load(&sources(dir.path())).unwrap().effective();
+        let mut rng = Rng::new(18);
+        for case in 0..LAYER_CASES {
+            // (layer, key) -> value; layers 0 user, 1 project, 2 env, 3 flag.
+            let mut set: Vec<Vec<Option<Val>>> = vec![vec![None; KEYS.len()]; 4];
+            for layer in set.iter_mut() {
+                for (k, slot) in layer.iter_mut().enumerate() {
+                    if rng.chance(35) {
+                        *slot = Some(draw(&mut rng, KEYS[k]));
+                    }
+                }
+            }
+            let mut src = sources(dir.path());
+            for (layer, file) in [(0, "user.toml"), (1, "lore.toml")] {
+                let mut table = toml::Table::new();
+                for (k, v) in set[layer].iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    match KEYS[k].split_once('.') {
+                        Some((section, leaf)) => {
+                            table
+                                .entry(section)
+                                .or_insert_with(|| toml::Value::Table(Default::default()))
+                                .as_table_mut()
+                                .unwrap()
+                                .insert(leaf.to_string(), toml_value(v));
+                        }
+                        None => {
+                            table.insert(KEYS[k].to_string(), toml_value(v));
+                        }
+                    }
+                }
+                let text = toml::to_string(&table).unwrap();
+                // Top-level keys must come before any table in TOML;
+                // toml::to_string writes them first.
+                std::fs::write(dir.path().join(file), text).unwrap();
+            }
+            let mut env = HashMap::new();
+            for (k, v) in set[2].iter().enumerate() {
+                if let Some(v) = v {
+                    let var = format!("LORE_{}", KEYS[k].to_uppercase().replace('.', "__"));
+                    env.insert(var, env_text(v));
+                }
+            }
+            src.env = Some(env);
+            for (k, v) in set[3].iter().enumerate() {
+                if let Some(v) = v {
+                    src.flag(KEYS[k], flag_value(v), &format!("--flag-{k}"));
+                }
+            }
+            let loaded = load(&src).unwrap_or_else(|e| panic!("case {case}: {e}\n{set:?}"));
+            let effective = loaded.effective();
+            for (k, key) in KEYS.iter().enumerate() {
+                let last = (0..4).rev().find(|&l| set[l][k].is_some());
+                let origin = loaded.origin(key);
+                match last {
+                    Some(l) => {
+                        let v = set[l][k].as_ref().unwrap();
+                        assert!(
+                            same(v, &effective[*key]),
+                            "case {case}: {key} is {} but layer {l} set {v:?}",
+                            effective[*key]
+                        );
+                        let want = ["user file", "project file", "env LORE_", "flag --flag-"][l];
+                        assert!(
+                            origin.starts_with(want),
+                            "case {case}: {key} from {origin:?}, expected {want}"
+                        );
+                    }
+                    None => {
+                        assert_eq!(effective[*key], defaults[*key], "case {case}: {key}");
+                        assert_eq!(origin, "default", "case {case}: {key}");
+                    }
+                }
+            }
+            assert!(
+                loaded.warnings.is_empty(),
+                "case {case}: {:?}",
+                loaded.warnings
+            );
+        }
     }
 }

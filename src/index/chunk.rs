@@ -543,4 +543,43 @@ mod tests {
             }
         }
     }
+
+    /// Cases of [`coverage_property_on_random_unicode_text`].
+    const UNICODE_CASES: u64 = 5000;
+
+    #[test]
+    fn coverage_property_on_random_unicode_text() {
+        // Random characters of many scripts (CJK, Hangul, kana, Arabic,
+        // Devanagari, Thai, emoji, combining marks, zero-width and odd
+        // whitespace, any code point), in runs of one script and mixed,
+        // with some lines made headings or underlined.
+        let mut rng = crate::testrng::Rng::new(18);
+        for case in 0..UNICODE_CASES {
+            let mut doc = String::new();
+            for _ in 0..rng.below(12) {
+                match rng.below(6) {
+                    0 => doc.push_str(*rng.pick(&["# ", "## ", "\n\n", "\n", "```\n", "  "])),
+                    1 => {
+                        // A run of one character repeated: a long "word"
+                        // or a long run of ideographs.
+                        let c = rng.char();
+                        let n = rng.range(1, 120);
+                        doc.extend(std::iter::repeat_n(c, n));
+                    }
+                    2 => {
+                        let line = rng.text(20).replace(['\n', '\r'], " ");
+                        let under = rng
+                            .pick(&["=", "-", "~"])
+                            .repeat(line.chars().count().max(3));
+                        doc.push_str(&format!("\n{line}\n{under}\n"));
+                    }
+                    _ => doc.push_str(&rng.text(80)),
+                }
+            }
+            let o = opts(rng.range(1, 60), rng.below(20));
+            let markup = *rng.pick(&[Markup::Markdown, Markup::Rst, Markup::Plain]);
+            let caught = std::panic::catch_unwind(|| check_coverage(&doc, markup, o));
+            assert!(caught.is_ok(), "case {case}: {markup:?} {o:?} on {doc:?}");
+        }
+    }
 }

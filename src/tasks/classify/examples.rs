@@ -36,6 +36,11 @@ impl Examples {
         };
         let (items, _) =
             read_items(text, &spec, from).map_err(|e| TaskError::Input(e.to_string()))?;
+        if items.is_empty() {
+            return Err(TaskError::Input(format!(
+                "{from}: no labelled examples (`label<TAB>text` lines)"
+            )));
+        }
         let mut prior = BTreeMap::new();
         let docs: Vec<Document> = items
             .iter()

@@ -62,7 +62,10 @@ fn jsonl_items(text: &str, text_field: &str, gold_field: Option<&str>) -> Read {
             continue;
         }
         let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+            serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", n + 1))?;
+        if !v.is_object() {
+            return Err(format!("line {}: not a JSON object", n + 1));
+        }
         let get = |f: &str| -> Result<String, String> {
             match v.get(f) {
                 Some(serde_json::Value::String(s)) => Ok(s.clone()),
@@ -123,6 +126,16 @@ fn csv_items(text: &str, delimiter: u8, text_field: &str, gold_field: Option<&st
     let mut empty = 0;
     for (n, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("row {}: {e}", n + 2))?;
+        // A ragged row is usually an unquoted delimiter inside a value:
+        // reading it by position would take the wrong column.
+        if record.len() != headers.len() {
+            return Err(format!(
+                "line {}: {} field(s) but the header has {}, so column {text_field:?} cannot be read (quote values that hold the delimiter)",
+                record.position().map_or(n as u64 + 2, |p| p.line()),
+                record.len(),
+                headers.len()
+            ));
+        }
         let body = record.get(text_col).unwrap_or("").to_string();
         if body.trim().is_empty() {
             empty += 1;
@@ -163,10 +176,13 @@ fn line_items(text: &str, eval: bool) -> Read {
         }
         let Some((gold, body)) = line.split_once('\t') else {
             return Err(format!(
-                "line {}: --eval expects `label<TAB>text` (or --gold-field)",
+                "line {}: expected `label<TAB>text` (or --gold-field with --eval), found no tab",
                 n + 1
             ));
         };
+        if gold.trim().is_empty() {
+            return Err(format!("line {}: empty label before the tab", n + 1));
+        }
         items.push(Item {
             id: (n + 1).to_string(),
             text: body.to_string(),

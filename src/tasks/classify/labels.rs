@@ -14,18 +14,39 @@ pub struct Label {
     pub description: Option<String>,
 }
 
+/// The label set as given, checked: no tab or newline in a name (they
+/// would break `label<TAB>text` output), no two labels that differ only in
+/// case (the first-token scores compare labels ignoring case, so such a
+/// pair could never be told apart), and at least two.
 fn check_labels(labels: Vec<Label>, from: &str) -> Result<Vec<Label>, ClassifyError> {
     let mut out: Vec<Label> = Vec::new();
     for l in labels {
+        if l.name.is_empty() {
+            return Err(ClassifyError::Labels(format!(
+                "{from}: a label has an empty name"
+            )));
+        }
         if l.name.contains(['\n', '\t']) {
             return Err(ClassifyError::Labels(format!(
                 "{from}: label {:?} contains a tab or newline",
                 l.name
             )));
         }
-        if !out.iter().any(|o| o.name == l.name) {
-            out.push(l);
+        if let Some(first) = out
+            .iter()
+            .find(|o| o.name.to_lowercase() == l.name.to_lowercase())
+        {
+            let message = if first.name == l.name {
+                format!("{from}: label {:?} is given twice", l.name)
+            } else {
+                format!(
+                    "{from}: labels {:?} and {:?} differ only in case; labels are compared ignoring case, so give one of them",
+                    first.name, l.name
+                )
+            };
+            return Err(ClassifyError::Labels(message));
         }
+        out.push(l);
     }
     if out.len() < 2 {
         return Err(ClassifyError::Labels(format!(
@@ -36,11 +57,28 @@ fn check_labels(labels: Vec<Label>, from: &str) -> Result<Vec<Label>, ClassifyEr
     Ok(out)
 }
 
-/// Labels from `a,b,c`.
+/// Labels from `a,b,c`. An empty label (`a,,b`, or a comma at either
+/// end) is an error rather than skipped: it is usually a typo for a label
+/// that was meant to be there.
 pub fn labels_from_list(list: &str) -> Result<Vec<Label>, ClassifyError> {
-    let labels = list
-        .split(',')
-        .map(str::trim)
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    // A blank list is reported by the count check ("got 0").
+    if names.len() > 1 {
+        if let Some(i) = names.iter().position(|n| n.is_empty()) {
+            let place = if i == 0 {
+                "before the first comma".to_string()
+            } else if i == names.len() - 1 {
+                "after the last comma".to_string()
+            } else {
+                format!("between commas (after {:?})", names[i - 1])
+            };
+            return Err(ClassifyError::Labels(format!(
+                "--labels: empty label {place} in {list:?}"
+            )));
+        }
+    }
+    let labels = names
+        .into_iter()
         .filter(|s| !s.is_empty())
         .map(|s| Label {
             name: s.to_string(),
@@ -141,13 +179,49 @@ pub(crate) fn labels(names: &[&str]) -> Vec<Label> {
 mod tests {
     use super::*;
 
+    fn list_error(list: &str) -> String {
+        labels_from_list(list).unwrap_err().to_string()
+    }
+
     #[test]
     fn label_lists_need_two_distinct_labels() {
-        assert_eq!(labels_from_list("a, b,,a").unwrap().len(), 2);
-        assert!(labels_from_list("a,a")
-            .unwrap_err()
-            .to_string()
-            .contains("at least two"));
+        assert_eq!(labels_from_list(" a , b ").unwrap(), labels(&["a", "b"]));
+        assert!(list_error("a").contains("at least two"));
+        assert!(list_error("").contains("got 0"));
+        assert!(list_error(" , ").contains("empty label"));
+    }
+
+    #[test]
+    fn empty_labels_between_commas_are_errors() {
+        let e = list_error("a,,b");
+        assert!(e.contains("empty label between commas"), "{e}");
+        assert!(e.contains("\"a,,b\""), "{e}");
+        assert!(list_error("a, ,b").contains("empty label between commas"));
+        assert!(list_error(",a,b").contains("before the first comma"));
+        assert!(list_error("a,b,").contains("after the last comma"));
+    }
+
+    #[test]
+    fn duplicate_labels_are_errors_ignoring_case() {
+        assert!(list_error("a,b,a").contains("\"a\" is given twice"));
+        let e = list_error("Billing,bug,billing");
+        assert!(
+            e.contains("\"Billing\" and \"billing\" differ only in case"),
+            "{e}"
+        );
+        // Case folding beyond ASCII, as the scorer does it.
+        assert!(list_error("Ärger,ärger").contains("differ only in case"));
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("l.txt");
+        std::fs::write(&txt, "pos\nneg\nPOS: again\n").unwrap();
+        let e = labels_from_file(&txt).unwrap_err().to_string();
+        assert!(
+            e.contains("l.txt") && e.contains("differ only in case"),
+            "{e}"
+        );
+        std::fs::write(&txt, "pos\n: no name\nneg\n").unwrap();
+        let e = labels_from_file(&txt).unwrap_err().to_string();
+        assert!(e.contains("empty name"), "{e}");
     }
 
     #[test]
