@@ -155,14 +155,16 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// Whether the person named a session wrongly (exit 2), as opposed to
-    /// the disk failing them.
+    /// Whether the input is at fault (exit 2): a session named wrongly, or
+    /// a file that is not a session (torn, hand-edited, not JSON), as
+    /// opposed to the disk failing (exit 1).
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
             SessionError::InvalidId { .. }
                 | SessionError::NotFound { .. }
                 | SessionError::Ambiguous { .. }
+                | SessionError::Corrupt { .. }
         )
     }
 
@@ -402,14 +404,17 @@ fn file_stem(path: &Path) -> String {
 }
 
 fn read_session(path: &Path) -> Result<Session, SessionError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| SessionError::Read {
+    let bytes = std::fs::read(path).map_err(|cause| SessionError::Read {
         path: path.to_path_buf(),
         cause,
     })?;
-    let mut session: Session = serde_json::from_str(&text).map_err(|e| SessionError::Corrupt {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    // Bytes, not a String: invalid UTF-8 is a damaged file (serde_json says
+    // where), not a failing disk.
+    let mut session: Session =
+        serde_json::from_slice(&bytes).map_err(|e| SessionError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     session.id = file_stem(path);
     Ok(session)
 }
@@ -707,7 +712,7 @@ mod tests {
         assert_eq!(store.list().unwrap().len(), 3);
         assert_eq!(store.latest().unwrap().unwrap().id, "new");
         let err = store.load("broken").unwrap_err();
-        assert!(matches!(err, SessionError::Corrupt { .. }) && !err.is_usage());
+        assert!(matches!(err, SessionError::Corrupt { .. }) && err.is_usage());
     }
 
     #[test]
@@ -888,6 +893,44 @@ Then you
             ..Session::default()
         };
         assert_eq!(export_markdown(&s), "# Untitled conversation\n\n- id: x\n");
+    }
+
+    #[test]
+    fn every_kind_of_damaged_file_is_corrupt_and_listed_once() {
+        let (_tmp, store) = store();
+        saved(&store, "good", "2026-11-23T10:00:00+00:00");
+        let full = std::fs::read(store.path_for("good")).unwrap();
+        let damaged: [(&str, &[u8]); 5] = [
+            ("torn", &full[..full.len() / 2]),
+            ("empty", b""),
+            ("binary", b"\xff\xfe{\"messages\": [\xc3]}"),
+            ("shape", b"[1, 2, 3]"),
+            (
+                "badutf8",
+                b"{\"messages\": [{\"role\": \"user\", \"content\": \"caf\xc3\"}]}",
+            ),
+        ];
+        for (id, bytes) in damaged {
+            std::fs::write(store.path_for(id), bytes).unwrap();
+            let err = store.load(id).unwrap_err();
+            assert!(matches!(err, SessionError::Corrupt { .. }), "{id}: {err}");
+            assert!(err.is_usage(), "{id}");
+            let text = err.to_string();
+            assert!(!text.contains('\n') && text.contains(id), "{text}");
+        }
+        let (list, warnings) = store.list_with_warnings().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(warnings.len(), damaged.len(), "{warnings:?}");
+        for (id, _) in damaged {
+            let named = format!("{id}.json");
+            assert_eq!(
+                warnings.iter().filter(|w| w.contains(&named)).count(),
+                1,
+                "{warnings:?}"
+            );
+        }
+        // A damaged file can still be removed by its id.
+        assert_eq!(store.remove("torn").unwrap(), "torn");
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub fn run(loaded: &Loaded, cmd: SessionsCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Naming a session wrongly is a usage error (exit 2); a damaged file or a
+/// Naming a session wrongly or a damaged file is bad input (exit 2); a
 /// failing disk is not.
 fn session_error(e: SessionError) -> anyhow::Error {
     if e.is_usage() {
@@ -185,13 +185,18 @@ mod tests {
     }
 
     #[test]
-    fn only_naming_errors_are_usage_errors() {
+    fn naming_and_damaged_file_errors_are_usage_errors() {
         use crate::error::{exit_for, Exit};
         let usage = session_error(SessionError::InvalidId { id: "../x".into() });
         assert_eq!(exit_for(&usage), Exit::Usage);
-        let disk = session_error(SessionError::Corrupt {
+        let damaged = session_error(SessionError::Corrupt {
             path: "/s/x.json".into(),
             message: "EOF".into(),
+        });
+        assert_eq!(exit_for(&damaged), Exit::Usage);
+        let disk = session_error(SessionError::Read {
+            path: "/s/x.json".into(),
+            cause: std::io::Error::other("I/O error"),
         });
         assert_eq!(exit_for(&disk), Exit::Failure);
     }

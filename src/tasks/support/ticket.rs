@@ -196,18 +196,36 @@ impl TicketStore {
         Ok(path)
     }
 
-    /// All tickets, newest first; unreadable files are reported, not fatal.
+    /// All tickets, newest first; unreadable files are reported, not
+    /// fatal: one "skipped PATH: reason" line each. A missing directory is
+    /// an empty list (nothing written yet); one that cannot be read is a
+    /// warning too, so `lore support tickets` never fails silently.
     pub fn list(&self) -> (Vec<Ticket>, Vec<String>) {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return (out, warnings);
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.extension().is_none_or(|x| x != "json") {
-                continue;
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (out, warnings),
+            Err(e) => {
+                warnings.push(format!(
+                    "cannot read the tickets directory {}: {e}",
+                    self.dir.display()
+                ));
+                return (out, warnings);
             }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                // Hidden files are the temporary files of a save in
+                // progress (or of one killed mid-way); never tickets.
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                name.ends_with(".json") && !name.starts_with('.') && p.is_file()
+            })
+            .collect();
+        paths.sort();
+        for p in paths {
             match std::fs::read(&p)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Ticket>(&b).map_err(|e| e.to_string()))
@@ -216,7 +234,15 @@ impl TicketStore {
                 Err(e) => warnings.push(format!("skipped {}: {e}", p.display())),
             }
         }
-        out.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.id.cmp(&a.id)));
+        // RFC 3339 times with different offsets do not sort as text, so
+        // compare instants; unparseable times go last.
+        let instant = |t: &Ticket| chrono::DateTime::parse_from_rfc3339(&t.updated).ok();
+        out.sort_by(|a, b| {
+            instant(b)
+                .cmp(&instant(a))
+                .then_with(|| b.updated.cmp(&a.updated))
+                .then_with(|| b.id.cmp(&a.id))
+        });
         (out, warnings)
     }
 }
@@ -264,6 +290,46 @@ mod tests {
         assert_eq!(t.open_questions, ["What is the weather on Mars?"]);
         assert_eq!(t.transcript.len(), 5);
         assert!(t.summary.contains("handed over"));
+    }
+
+    #[test]
+    fn list_skips_damaged_and_temporary_files_and_sorts_by_instant() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = TicketStore {
+            dir: tmp.path().join("tickets"),
+        };
+        assert_eq!(store.list().0.len(), 0, "a missing dir is empty");
+        let mut t = Ticket::from_dialogue(&Dialogue::new(), TicketStatus::Open, "Hi!");
+        for (id, updated) in [
+            ("T-a", "2026-11-23T10:00:00+00:00"),
+            // Later as an instant, earlier as text.
+            ("T-b", "2026-11-23T09:30:00-02:00"),
+        ] {
+            t.id = id.into();
+            t.updated = updated.into();
+            store.save(&t).unwrap();
+        }
+        let good = std::fs::read(store.path("T-a")).unwrap();
+        std::fs::write(store.path("T-torn"), &good[..good.len() / 2]).unwrap();
+        std::fs::write(store.path("T-bin"), b"\xff\x00").unwrap();
+        std::fs::write(store.dir.join(".T-a.json.tmp"), &good[..10]).unwrap();
+        std::fs::write(store.dir.join(".T-c.json"), &good[..10]).unwrap();
+        let (list, warnings) = store.list();
+        let ids: Vec<&str> = list.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["T-b", "T-a"]);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        for bad in ["T-torn.json", "T-bin.json"] {
+            assert_eq!(warnings.iter().filter(|w| w.contains(bad)).count(), 1);
+        }
+        assert!(warnings.iter().all(|w| !w.contains('\n')), "{warnings:?}");
+        // A file where the directory should be: one warning, no tickets.
+        let blocked = TicketStore {
+            dir: store.path("T-a"),
+        };
+        let (list, warnings) = blocked.list();
+        assert!(list.is_empty());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("tickets directory"), "{warnings:?}");
     }
 
     #[test]
