@@ -226,7 +226,10 @@ pub fn stdin_passages(
             highlights: Vec::new(),
         }
     };
-    if approx_tokens(text) * 3 / 2 <= budget_tokens {
+    // The word estimate misses text with few spaces; its length in bytes
+    // bounds what could fit without tokenizing it.
+    let could_fit = text.len() <= budget_tokens.saturating_mul(crate::model::MAX_BYTES_PER_TOKEN);
+    if could_fit && approx_tokens(text) * 3 / 2 <= budget_tokens {
         return Ok(vec![whole(0..text.len(), String::new(), 1)]);
     }
     let doc = crate::index::loaders::Document {

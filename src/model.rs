@@ -271,6 +271,21 @@ pub trait LanguageModel: Send + Sync {
 /// A shared handle on a loaded model.
 pub type Model = Arc<dyn LanguageModel>;
 
+/// At most how many bytes of text one token stands for. The longest token
+/// of SmolLM2's vocabulary is 81 bytes (a newline and 80 spaces), and BPE
+/// vocabularies rarely hold longer ones; this leaves room for them. Text of
+/// more than `context × MAX_BYTES_PER_TOKEN` bytes cannot fit, which is
+/// known without tokenizing it (tokenizing 100 MB takes minutes).
+pub const MAX_BYTES_PER_TOKEN: usize = 128;
+
+/// The fewest tokens `bytes` of text can take, when that is already at
+/// least `limit` (so the text cannot fit a context of `limit`); `None`
+/// when only an exact count can tell.
+pub fn min_tokens_over(bytes: usize, limit: usize) -> Option<usize> {
+    let least = bytes.div_ceil(MAX_BYTES_PER_TOKEN);
+    (least >= limit).then_some(least)
+}
+
 /// `TooLarge` when a prompt of `prompt` tokens leaves no room for a single
 /// generated token in a context of `limit`.
 pub fn check_fits(prompt: usize, limit: usize) -> Result<usize, ModelError> {

@@ -1,12 +1,10 @@
 //! `lore chat` (and `lore` alone on a terminal): prepares the model, the
 //! index, the session store and piped context, then hands over to the TUI.
 
-use std::io::{IsTerminal, Read};
-
 use clap::Args;
 
 use super::progress::Stderr;
-use super::stdio::lossy_utf8;
+use super::stdio::read_stdin;
 use super::SamplingArgs;
 use crate::app::Root;
 use crate::error::AppError;
@@ -67,13 +65,8 @@ pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
         ))
     })?;
     // Piped text is read before the screen takes the terminal over.
-    let attachment = if std::io::stdin().is_terminal() {
-        None
-    } else {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes)?;
-        Some(lossy_utf8(bytes, "stdin")).filter(|t| !t.trim().is_empty())
-    };
+    // Binary data is refused and invalid UTF-8 replaced, as for `lore run`.
+    let attachment = read_stdin()?.filter(|t| !t.trim().is_empty());
     let store = root.sessions();
     let session = if args.r#continue {
         store.latest().map_err(AppError::from)?.ok_or_else(|| {

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::progress::{self, Stderr};
-use super::stdio::{lossy_utf8, read_stdin, with_interrupt};
+use super::stdio::{read_stdin, read_text_file, with_interrupt};
 use crate::app::Root;
 use crate::error::{task_error, AppError};
+use crate::model::MAX_BYTES_PER_TOKEN;
 use crate::tasks::classify::{
     self, BatchError, BatchOptions, BatchSummary, Classified, Classifier, Examples, InputSpec,
     Item, Label, Method,
@@ -98,7 +99,11 @@ pub async fn run(root: &Root, args: ClassifyArgs) -> anyhow::Result<()> {
     let settings = &root.settings.settings;
     let labels = read_labels(&args)?;
     let eval = args.eval || args.gold_field.is_some();
-    let items = read_input(&args, eval)?;
+    let mut items = read_input(&args, eval)?;
+    precut(
+        &mut items,
+        settings.classify.max_item_tokens.max(1) as usize,
+    );
     let examples = read_examples(root, &args)?;
     let method = Method::from(args.method);
     if method == Method::Knn && examples.is_none() {
@@ -184,13 +189,10 @@ fn read_labels(args: &ClassifyArgs) -> anyhow::Result<Vec<Label>> {
 }
 
 /// The items of `--input` or stdin; empty lines are skipped (and said so).
+/// Binary input is refused (see `stdio::read_text`).
 fn read_input(args: &ClassifyArgs, eval: bool) -> anyhow::Result<Vec<Item>> {
     let (input, from) = match &args.input {
-        Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
-            let from = p.display().to_string();
-            (lossy_utf8(bytes, &from), from)
-        }
+        Some(p) => (read_text_file(p)?, p.display().to_string()),
         None => (
             read_stdin()?.ok_or_else(|| {
                 usage("no input: pipe items on stdin (one per line) or give --input FILE")
@@ -205,13 +207,34 @@ fn read_input(args: &ClassifyArgs, eval: bool) -> anyhow::Result<Vec<Item>> {
     };
     let (items, empty) =
         classify::read_items(&input, &spec, &from).map_err(|e| usage(e.to_string()))?;
+    if items.is_empty() {
+        // One line for one failure: the skipped count goes into it.
+        let skipped = match empty {
+            0 => String::new(),
+            n => format!(" ({n} empty line(s) skipped)"),
+        };
+        return Err(usage(format!("no items to classify in {from}{skipped}")));
+    }
     if empty > 0 {
         eprintln!("lore: skipped {empty} empty line(s)");
     }
-    if items.is_empty() {
-        return Err(usage(format!("no items to classify in {from}")));
-    }
     Ok(items)
+}
+
+/// Cuts items so long that no count is needed to know they pass
+/// `max_item_tokens` to one token more than that can hold, so the exact
+/// count and cut that follow (with their warning) never tokenize megabytes.
+fn precut(items: &mut [Item], max_item_tokens: usize) {
+    let keep = (max_item_tokens + 1).saturating_mul(MAX_BYTES_PER_TOKEN);
+    for item in items {
+        if item.text.len() > keep {
+            let mut end = keep;
+            while !item.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            item.text.truncate(end);
+        }
+    }
 }
 
 fn read_examples(root: &Root, args: &ClassifyArgs) -> anyhow::Result<Option<Examples>> {
@@ -338,4 +361,26 @@ fn write_report(
         writeln!(out)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod precut_tests {
+    use super::*;
+
+    #[test]
+    fn items_past_any_count_are_cut_at_a_char_boundary() {
+        let item = |text: String| Item {
+            id: "1".into(),
+            text,
+            gold: None,
+        };
+        let mut items = vec![item("é".repeat(2000)), item("short".into())];
+        precut(&mut items, 4);
+        // 5 tokens × 128 bytes = 640 bytes, and 640 is a boundary of "é".
+        assert_eq!(items[0].text.len(), 640);
+        assert_eq!(items[1].text, "short");
+        let mut odd = vec![item(format!("a{}", "é".repeat(2000)))];
+        precut(&mut odd, 4);
+        assert_eq!(odd[0].text.len(), 639);
+    }
 }

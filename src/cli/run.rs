@@ -8,7 +8,9 @@ use clap::Args;
 use super::args::GenArgs;
 use super::completions;
 use super::progress::Stderr;
-use super::stdio::{finish, read_stdin, with_interrupt, with_model};
+use super::stdio::{
+    check_fits_bytes, finish, read_stdin, with_interrupt, with_model, SlowStart, SLOW_START,
+};
 use crate::app::Root;
 use crate::error::AppError;
 use crate::model::{conversation, ChatMessage, Constraint, GenParams};
@@ -74,16 +76,28 @@ pub async fn run(root: &Root, args: RunArgs) -> anyhow::Result<()> {
     let model = with_interrupt(root.load_model(&Stderr::new()))
         .await?
         .map_err(AppError::from)?;
+    // The engine counts the prompt exactly; one far past the context is
+    // refused from its length first, without tokenizing it all.
+    let bytes = messages.iter().map(|m| m.content.len()).sum();
+    check_fits_bytes("the prompt", bytes, model.info())?;
 
     let stdout = std::io::stdout();
     let mut sink = sink_for(format, stdout.lock());
-    let outcome = with_interrupt(run::execute(
-        model.as_ref(),
-        &messages,
-        &params,
-        sink.as_mut(),
-    ))
-    .await;
+    let slow = SlowStart::new(
+        "lore: the model is still reading the prompt; on a CPU a long prompt takes a while before the first token",
+    );
+    slow.arm(SLOW_START);
+    let outcome = {
+        let mut watched = slow.sink(sink.as_mut());
+        with_interrupt(run::execute(
+            model.as_ref(),
+            &messages,
+            &params,
+            &mut watched,
+        ))
+        .await
+    };
+    drop(slow);
     let report = finish(outcome, sink.as_mut())?;
     let info = model.info();
     sink.end(&with_model(info, serde_json::to_value(&report)?), None)?;

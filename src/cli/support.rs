@@ -2,7 +2,7 @@
 //! mode), from a script or stdin (a replay through the same conversation
 //! service the TUI uses), its tickets, and `lore eval support`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::args::{FormatArg, GenArgs};
 use super::progress::{self, Stderr};
-use super::stdio::{lossy_utf8, with_interrupt};
+use super::stdio::{check_fits_bytes, read_stdin, read_text_file, with_interrupt};
 use crate::app::Root;
 use crate::error::{task_error, AppError, Exit};
 use crate::eval;
@@ -99,18 +99,10 @@ pub async fn run(root: &Root, args: SupportArgs) -> anyhow::Result<()> {
         let format = format.map_or(root.settings.settings.output.format, Into::into);
         return tickets(root, format);
     }
+    // Binary data is refused and invalid UTF-8 replaced, as for every input.
     let script = match &args.script {
-        Some(path) => Some((
-            std::fs::read_to_string(path)
-                .map_err(|e| AppError::usage(format!("cannot read {}: {e}", path.display())))?,
-            path.clone(),
-        )),
-        None if !std::io::stdin().is_terminal() => {
-            let mut bytes = Vec::new();
-            std::io::stdin().read_to_end(&mut bytes)?;
-            Some((lossy_utf8(bytes, "stdin"), PathBuf::from("<stdin>")))
-        }
-        None => None,
+        Some(path) => Some((read_text_file(path)?, path.clone())),
+        None => read_stdin()?.map(|text| (text, PathBuf::from("<stdin>"))),
     };
     let Some((text, from)) = script else {
         // The settings already hold chat.mode = support (see `layer`).
@@ -128,6 +120,15 @@ async fn scripted(root: &Root, turns: &[String]) -> anyhow::Result<()> {
     let model = with_interrupt(root.load_model(&progress))
         .await?
         .map_err(AppError::from)?;
+    // A turn far past the context is refused from its length, before it
+    // is classified, searched for and counted.
+    for (i, turn) in turns.iter().enumerate() {
+        check_fits_bytes(
+            &format!("turn {} of the script", i + 1),
+            turn.len(),
+            model.info(),
+        )?;
+    }
     let model_name = model.info().name.clone();
     let greeting = root.support_policy().greeting;
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -65,6 +65,67 @@ impl Skip {
     }
 }
 
+/// How much of the start of a file (or of piped text) [`looks_binary`]
+/// reads: git's figure, enough for any binary format to show itself.
+pub const SNIFF_BYTES: usize = 8000;
+
+/// Why bytes were taken for binary data rather than text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryEvidence {
+    /// A NUL byte at this offset.
+    Nul { offset: usize },
+    /// `suspicious` of the first `sample` bytes are invalid UTF-8 or
+    /// control characters.
+    NotText { suspicious: usize, sample: usize },
+}
+
+impl std::fmt::Display for BinaryEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            BinaryEvidence::Nul { offset } => write!(f, "a NUL byte at offset {offset}"),
+            BinaryEvidence::NotText { suspicious, sample } => write!(
+                f,
+                "{}% of the first {sample} bytes are invalid UTF-8 or control characters",
+                suspicious * 100 / sample.max(1)
+            ),
+        }
+    }
+}
+
+/// The one rule for "this is binary, not text", shared by `lore index add`
+/// and everything that reads stdin or an input file. In the first
+/// [`SNIFF_BYTES`] bytes: a NUL byte (git's rule), or more than 30% of the
+/// bytes in invalid UTF-8 sequences or control characters other than tab,
+/// newline, carriage return, form feed, vertical tab, backspace (overstruck
+/// man pages) and escape (coloured logs). Text in a legacy 8-bit encoding
+/// with a few accented letters stays under that share: it is text with
+/// some invalid bytes, which callers replace or skip as they document.
+pub fn looks_binary(bytes: &[u8]) -> Option<BinaryEvidence> {
+    let sample = &bytes[..bytes.len().min(SNIFF_BYTES)];
+    if let Some(offset) = sample.iter().position(|&b| b == 0) {
+        return Some(BinaryEvidence::Nul { offset });
+    }
+    let mut suspicious = 0;
+    for piece in sample.utf8_chunks() {
+        // A sequence cut by the end of the sample counts too: at most 3
+        // bytes, which cannot tip the share.
+        suspicious += piece.invalid().len();
+        suspicious += piece
+            .valid()
+            .chars()
+            .filter(|c| {
+                c.is_control()
+                    && !matches!(c, '\t' | '\n' | '\r' | '\x0b' | '\x0c' | '\x08' | '\x1b')
+            })
+            .map(char::len_utf8)
+            .sum::<usize>();
+    }
+    (suspicious * 10 > sample.len() * 3).then_some(BinaryEvidence::NotText {
+        suspicious,
+        sample: sample.len(),
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Markdown,
@@ -101,8 +162,7 @@ pub fn load(path: &Path, bytes: &[u8], rows: &RowFields) -> Result<Vec<Document>
     if kind == Kind::Pdf {
         return load_pdf(&key, path, bytes);
     }
-    // Binary detection as git does it: a NUL byte near the start.
-    if bytes[..bytes.len().min(8000)].contains(&0) {
+    if looks_binary(bytes).is_some() {
         return Err(Skip::Binary);
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Skip::InvalidUtf8)?;
@@ -543,6 +603,47 @@ mod tests {
             Err(Skip::InvalidUtf8)
         );
         assert_eq!(load_str("a.txt", "  \n"), Err(Skip::Empty));
+        // Mostly undecodable bytes without a NUL are binary too.
+        let noise: Vec<u8> = (0..600u32).map(|i| 0x80 + (i * 37 % 0x7f) as u8).collect();
+        assert_eq!(
+            load(Path::new("noise.txt"), &noise, &RowFields::default()),
+            Err(Skip::Binary)
+        );
+    }
+
+    #[test]
+    fn binary_rule() {
+        assert_eq!(
+            looks_binary(b"hello\0"),
+            Some(BinaryEvidence::Nul { offset: 5 })
+        );
+        // A NUL past the sample is not looked at.
+        let mut late = vec![b'a'; SNIFF_BYTES];
+        late.push(0);
+        assert_eq!(looks_binary(&late), None);
+        // A few invalid bytes (Latin-1 accents), tabs, escapes, backspaces
+        // and CJK are text.
+        assert_eq!(
+            looks_binary(b"caf\xe9 au lait, cr\xe8me br\xfbl\xe9e\n"),
+            None
+        );
+        assert_eq!(looks_binary(b"a\tb\r\n\x1b[31mred\x1b[0m N\x08N\x0c"), None);
+        assert_eq!(looks_binary("退货政策：三十天内。\n".as_bytes()), None);
+        assert_eq!(looks_binary(b""), None);
+        // Control characters or undecodable bytes past 30% are not.
+        let controls = b"\x01\x02\x03\x04ab";
+        assert!(matches!(
+            looks_binary(controls),
+            Some(BinaryEvidence::NotText {
+                suspicious: 4,
+                sample: 6
+            })
+        ));
+        let e = looks_binary(b"\xff\xfe\xfd\xfcabcdef").unwrap();
+        assert_eq!(
+            e.to_string(),
+            "40% of the first 10 bytes are invalid UTF-8 or control characters"
+        );
     }
 
     /// A one-page PDF with correct cross-reference offsets.
