@@ -386,7 +386,7 @@ fn euid() -> Option<u32> {
 /// (the build directory may be private); else directly. None, with the
 /// reason, when that cannot be arranged.
 fn unprivileged(env: &TestEnv) -> Result<Vec<String>, String> {
-    let bin = PathBuf::from(assert_cmd::cargo::cargo_bin("lore"));
+    let bin = assert_cmd::cargo::cargo_bin("lore");
     match euid() {
         None => Err("cannot tell which user the tests run as (/proc/self)".into()),
         Some(0) => {

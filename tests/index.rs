@@ -360,6 +360,9 @@ fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     files
 }
 
+/// A kind of damage: its name, how to do it, and the text the error names.
+type DamageRow<'a> = (&'a str, Box<dyn Fn() + 'a>, String);
+
 #[test]
 fn a_damaged_index_says_so_and_rebuild_restores_it() {
     let env = TestEnv::new();
@@ -405,7 +408,7 @@ fn a_damaged_index_says_so_and_rebuild_restores_it() {
         .unwrap();
     let segment_text = format!("segment file {} is missing", segment.display());
     // (what, how the index is damaged, what the message says)
-    let rows: Vec<(&str, Box<dyn Fn()>, String)> = vec![
+    let rows: Vec<DamageRow> = vec![
         (
             "a deleted segment file",
             Box::new(|| std::fs::remove_file(&segment).unwrap()),

@@ -558,7 +558,10 @@ mod tests {
             let mut doc = String::new();
             for _ in 0..rng.below(12) {
                 match rng.below(6) {
-                    0 => doc.push_str(*rng.pick(&["# ", "## ", "\n\n", "\n", "```\n", "  "])),
+                    0 => {
+                        let mark: &&str = rng.pick(&["# ", "## ", "\n\n", "\n", "```\n", "  "]);
+                        doc.push_str(mark)
+                    }
                     1 => {
                         // A run of one character repeated: a long "word"
                         // or a long run of ideographs.
