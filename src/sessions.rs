@@ -82,6 +82,19 @@ pub struct SessionMessage {
     pub stats: Option<ReplyStats>,
 }
 
+impl SessionMessage {
+    /// A plain message: no sources, not cancelled, no stats.
+    pub fn new(role: Role, content: impl Into<String>) -> SessionMessage {
+        SessionMessage {
+            role,
+            content: content.into(),
+            sources: Vec::new(),
+            cancelled: false,
+            stats: None,
+        }
+    }
+}
+
 /// How a passage is written into a session file: the fields files have
 /// always had, plus the score and text when there are any, so that files
 /// of passages without them read and write back unchanged.
@@ -516,16 +529,6 @@ pub fn export_markdown(s: &Session) -> String {
 mod tests {
     use super::*;
 
-    fn message(role: Role, content: &str) -> SessionMessage {
-        SessionMessage {
-            role,
-            content: content.to_string(),
-            sources: Vec::new(),
-            cancelled: false,
-            stats: None,
-        }
-    }
-
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("sessions"));
@@ -536,7 +539,7 @@ mod tests {
         let mut s = Session {
             id: id.to_string(),
             updated: updated.to_string(),
-            messages: vec![message(Role::User, id)],
+            messages: vec![SessionMessage::new(Role::User, id)],
             ..Session::default()
         };
         // Bypass `save` so `updated` keeps the value under test.
@@ -574,7 +577,8 @@ mod tests {
     fn save_then_load_round_trips_every_field() {
         let (_tmp, store) = store();
         let mut s = store.new_session("model.gguf", "ask", "docs", "Be brief.");
-        s.messages.push(message(Role::User, "How do I reset?"));
+        s.messages
+            .push(SessionMessage::new(Role::User, "How do I reset?"));
         s.messages.push(SessionMessage {
             role: Role::Assistant,
             content: "Hold the button [1].".into(),
@@ -607,7 +611,7 @@ mod tests {
     fn optional_message_fields_are_left_out_of_the_file() {
         let (_tmp, store) = store();
         let mut s = store.new_session("m", "chat", "", "");
-        s.messages.push(message(Role::User, "hi"));
+        s.messages.push(SessionMessage::new(Role::User, "hi"));
         store.save(&mut s).unwrap();
         let text = std::fs::read_to_string(store.path_for(&s.id)).unwrap();
         assert!(
@@ -725,9 +729,9 @@ mod tests {
     fn save_leaves_only_the_session_file() {
         let (_tmp, store) = store();
         let mut s = store.new_session("m", "chat", "", "");
-        s.messages.push(message(Role::User, "one"));
+        s.messages.push(SessionMessage::new(Role::User, "one"));
         store.save(&mut s).unwrap();
-        s.messages.push(message(Role::Assistant, "two"));
+        s.messages.push(SessionMessage::new(Role::Assistant, "two"));
         store.save(&mut s).unwrap();
         assert_eq!(dir_entries(store.dir()), [format!("{}.json", s.id)]);
         assert_eq!(store.load(&s.id).unwrap().messages.len(), 2);
@@ -763,13 +767,13 @@ mod tests {
     fn the_title_comes_from_the_first_user_line_and_is_cut() {
         assert_eq!(derived_title(&[]), "");
         let msgs = [
-            message(Role::Assistant, "Hello, how can I help?"),
-            message(Role::User, "\n  How do I reset my router?  \nIt blinks."),
-            message(Role::User, "second"),
+            SessionMessage::new(Role::Assistant, "Hello, how can I help?"),
+            SessionMessage::new(Role::User, "\n  How do I reset my router?  \nIt blinks."),
+            SessionMessage::new(Role::User, "second"),
         ];
         assert_eq!(derived_title(&msgs), "How do I reset my router?");
         let long = "é".repeat(100);
-        let title = derived_title(&[message(Role::User, &long)]);
+        let title = derived_title(&[SessionMessage::new(Role::User, &long)]);
         assert_eq!(title.chars().count(), TITLE_CHARS);
         assert!(title.ends_with('…'));
     }
@@ -780,11 +784,12 @@ mod tests {
         let mut s = store.new_session("m", "chat", "", "");
         store.save(&mut s).unwrap();
         assert_eq!(s.title, "", "no user message, no title");
-        s.messages.push(message(Role::User, "first question"));
+        s.messages
+            .push(SessionMessage::new(Role::User, "first question"));
         store.save(&mut s).unwrap();
         assert_eq!(s.title, "first question");
         s.title = "trip".into();
-        s.messages.push(message(Role::User, "another"));
+        s.messages.push(SessionMessage::new(Role::User, "another"));
         store.save(&mut s).unwrap();
         assert_eq!(store.load(&s.id).unwrap().title, "trip");
     }
@@ -809,7 +814,7 @@ mod tests {
             index: "default".into(),
             system: "Be brief.".into(),
             messages: vec![
-                message(Role::User, "How do I reset?"),
+                SessionMessage::new(Role::User, "How do I reset?"),
                 SessionMessage {
                     role: Role::Assistant,
                     content: "Hold the button [1].\n".into(),
@@ -838,10 +843,10 @@ mod tests {
                     cancelled: false,
                     stats: None,
                 },
-                message(Role::User, "And then?"),
+                SessionMessage::new(Role::User, "And then?"),
                 SessionMessage {
                     cancelled: true,
-                    ..message(Role::Assistant, "Then you")
+                    ..SessionMessage::new(Role::Assistant, "Then you")
                 },
             ],
         };

@@ -6,6 +6,8 @@
 //! code, no panic, and leave the index as it was; every file that cannot be
 //! indexed must be skipped with a warning naming it.
 
+#[path = "common/bad_input.rs"]
+mod bad_input;
 mod common;
 
 use std::collections::BTreeMap;
@@ -69,22 +71,13 @@ fn index_root(env: &TestEnv, name: &str) -> PathBuf {
 /// Every file under an index directory with its bytes, to show that a
 /// failed command wrote nothing.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
-            }
-        }
-    }
-    out
+    bad_input::files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect()
 }
 
 /// The files index `name` lists.

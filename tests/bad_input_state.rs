@@ -282,16 +282,6 @@ fn support_tickets_with_an_unreadable_directory_says_so() {
     );
 }
 
-fn message(role: Role, content: &str) -> SessionMessage {
-    SessionMessage {
-        role,
-        content: content.to_string(),
-        sources: Vec::new(),
-        cancelled: false,
-        stats: None,
-    }
-}
-
 /// A session whose every message is `letter` repeated, so a mix of two
 /// versions shows as two letters.
 fn version(id: &str, letter: char, messages: usize) -> Session {
@@ -305,7 +295,7 @@ fn version(id: &str, letter: char, messages: usize) -> Session {
                 } else {
                     Role::Assistant
                 };
-                message(role, &letter.to_string().repeat(200 + i))
+                SessionMessage::new(role, letter.to_string().repeat(200 + i))
             })
             .collect(),
         ..Session::default()
