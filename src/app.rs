@@ -190,7 +190,14 @@ impl Root {
         Retrieval {
             index: index.map(Arc::new),
             top_k: r.top_k as usize,
-            min_score: r.min_score as f32,
+            relevance: crate::grounding::Relevance {
+                min_score: r.min_score as f32,
+                min_coverage: r.min_coverage as f32,
+            },
+            checks: crate::tasks::policy::Checks {
+                strict: self.settings.settings.grounding.strict,
+                citations: self.settings.settings.grounding.citations,
+            },
             chunking: self.chunking(),
         }
     }
@@ -314,6 +321,7 @@ impl Root {
                 negative_turns: s.handover_negative_turns as usize,
                 not_found_turns: s.handover_not_found_turns as usize,
             },
+            strict: s.strict,
         }
     }
 

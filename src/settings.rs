@@ -27,6 +27,7 @@ pub struct Settings {
     pub index: IndexSettings,
     pub prompts: PromptSettings,
     pub retrieval: RetrievalSettings,
+    pub grounding: GroundingSettings,
     pub classify: ClassifySettings,
     pub chat: ChatSettings,
     pub support: SupportSettings,
@@ -44,6 +45,7 @@ pub struct SupportSettings {
     pub handover_message: String,
     pub handover_negative_turns: u32,
     pub handover_not_found_turns: u32,
+    pub strict: bool,
     pub intents: String,
     pub intent_examples: String,
     pub sentiment_examples: String,
@@ -73,9 +75,16 @@ pub struct IndexSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroundingSettings {
+    pub strict: bool,
+    pub citations: crate::tasks::policy::Citations,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RetrievalSettings {
     pub top_k: u32,
     pub min_score: f64,
+    pub min_coverage: f64,
     pub not_found: String,
 }
 
@@ -834,14 +843,19 @@ mod tests {
             }
             // Floats written as integers too: files and the environment
             // give whole numbers as integers.
-            "generation.temperature" | "generation.top_p" | "retrieval.min_score" => {
+            "generation.temperature"
+            | "generation.top_p"
+            | "retrieval.min_score"
+            | "retrieval.min_coverage" => {
                 if rng.chance(30) {
                     Val::Int(rng.below(3) as u32)
                 } else {
                     Val::Float((rng.unit() * 2000.0).round() / 1000.0)
                 }
             }
-            "model.cpu" | "chat.mouse" | "index.sample_on_empty" => Val::Bool(rng.chance(50)),
+            "model.cpu" | "chat.mouse" | "index.sample_on_empty" | "grounding.strict" => {
+                Val::Bool(rng.chance(50))
+            }
             "output.format" => Val::Str(rng.pick(&["text", "json", "jsonl"]).to_string()),
             _ => Val::Str(match rng.below(4) {
                 0 => rng
@@ -864,7 +878,9 @@ mod tests {
         "output.format",
         "retrieval.top_k",
         "retrieval.min_score",
+        "retrieval.min_coverage",
         "retrieval.not_found",
+        "grounding.strict",
         "index.max_file_mb",
         "index.sample_on_empty",
         "chat.mouse",

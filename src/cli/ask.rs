@@ -32,6 +32,10 @@ pub struct AskArgs {
     /// Answer from stdin only, without searching the index
     #[arg(long)]
     pub no_index: bool,
+    /// Hold the answer back until it is checked against its passages, and
+    /// reply not found when they do not support it [setting: grounding.strict]
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub gen: GenArgs,
 }
@@ -42,6 +46,9 @@ impl AskArgs {
         self.gen.layer(sources);
         if let Some(k) = self.top_k {
             sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
+        }
+        if self.strict {
+            sources.flag("grounding.strict", FlagValue::Bool(true), "--strict");
         }
         if let Some(i) = &self.index {
             sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
@@ -140,6 +147,11 @@ pub async fn run(root: &Root, args: AskArgs) -> anyhow::Result<()> {
     };
     if !reply.citations_valid {
         eprintln!("lore: warning: the answer cites passages that do not exist; they were left out of the sources");
+    }
+    if reply.found {
+        if let Some(w) = crate::grounding::support::warning(&reply.support) {
+            eprintln!("lore: {w}");
+        }
     }
     let footer = footnotes(&reply.citations, &reply.passages);
     sink.end(&json, footer.as_deref())?;

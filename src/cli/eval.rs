@@ -11,7 +11,7 @@ use super::require_files;
 use super::stdio::{with_interrupt, with_model};
 use crate::app::Root;
 use crate::error::{task_error, AppError};
-use crate::eval::{self, qa, retrieval};
+use crate::eval::{self, grounding, qa, retrieval};
 use crate::index::Boosts;
 use crate::settings::{FlagValue, OutputFormat, Sources};
 use crate::tasks::ask::Ask;
@@ -26,6 +26,30 @@ pub enum EvalCommand {
     Qa(EvalQaArgs),
     /// Retrieval, hand-over and citations of `support` on scripted dialogues
     Support(super::support::EvalSupportArgs),
+    /// The not-found rule on answerable and unanswerable questions, and
+    /// with --answer whether the answers given are supported
+    Grounding(EvalGroundingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalGroundingArgs {
+    /// Questions the index answers (TSV: question, article, answer)
+    #[arg(long, value_name = "FILE")]
+    pub on: PathBuf,
+    /// Questions it cannot answer (TSV: question, lang, kind)
+    #[arg(long, value_name = "FILE")]
+    pub off: PathBuf,
+    /// Index to search [setting: index.name]
+    #[arg(long, short = 'i', value_name = "NAME")]
+    pub index: Option<String>,
+    /// Passages per question [setting: retrieval.top_k]
+    #[arg(short = 'k', long, value_name = "N")]
+    pub top_k: Option<u32>,
+    /// Also answer every question with the model and check the answers
+    #[arg(long)]
+    pub answer: bool,
+    #[command(flatten)]
+    pub gen: GenArgs,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +106,15 @@ impl EvalCommand {
                     sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
                 }
             }
+            EvalCommand::Grounding(a) => {
+                a.gen.layer(sources);
+                if let Some(k) = a.top_k {
+                    sources.flag("retrieval.top_k", FlagValue::Int(k.into()), "--top-k");
+                }
+                if let Some(i) = &a.index {
+                    sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
+                }
+            }
             EvalCommand::Retrieval(_) => {}
         }
     }
@@ -92,7 +125,46 @@ pub async fn run(root: &Root, cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Retrieval(args) => run_retrieval(root, args),
         EvalCommand::Qa(args) => run_qa(root, args).await,
         EvalCommand::Support(args) => super::support::eval(root, args).await,
+        EvalCommand::Grounding(args) => run_grounding(root, args).await,
     }
+}
+
+async fn run_grounding(root: &Root, args: EvalGroundingArgs) -> anyhow::Result<()> {
+    require_files(&[&args.on, &args.off])?;
+    let probes = grounding::read_probes(&args.on, &args.off).map_err(AppError::from)?;
+    let progress = Stderr::new();
+    let index = root.open_index(&root.settings.settings.index.name, &progress)?;
+    let retrieval = root.retrieval(None);
+    let report = grounding::report(&index, &probes, retrieval.top_k, retrieval.relevance)
+        .map_err(AppError::from)?;
+    let json = root.settings.settings.output.format != OutputFormat::Text;
+    if !args.answer {
+        let mut out = std::io::stdout().lock();
+        eval::print(&mut out, &report, json, 44, |v| v)?;
+        return Ok(());
+    }
+    let model = with_interrupt(root.load_model(&progress))
+        .await?
+        .map_err(AppError::from)?;
+    let mut ask = root.ask(Some(index))?;
+    ask.params = eval_params(&ask.params);
+    let bar = progress::bar(probes.len() as u64, "questions");
+    let task = grounding::answers(&ask, model.clone(), &probes, |done, _| {
+        bar.set_position(done as u64)
+    });
+    let answers = with_interrupt(task).await?.map_err(task_error)?;
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({"retrieval": report, "answers": answers});
+        eval::print(&mut out, &answers, true, 0, |_| {
+            with_model(model.info(), value)
+        })?;
+    } else {
+        eval::print(&mut out, &report, false, 44, |v| v)?;
+        eval::print(&mut out, &answers, false, 44, |v| v)?;
+    }
+    Ok(())
 }
 
 fn run_retrieval(root: &Root, args: EvalRetrievalArgs) -> anyhow::Result<()> {
@@ -108,7 +180,10 @@ fn run_retrieval(root: &Root, args: EvalRetrievalArgs) -> anyhow::Result<()> {
         &args.qrels,
         args.k.max(1),
         args.limit,
-        boosts,
+        retrieval::Scoring {
+            boosts,
+            relevance: root.retrieval(None).relevance,
+        },
         root.chunking(),
     )
     .map_err(AppError::from)?;

@@ -281,7 +281,7 @@ fn print_hits(index: &str, query: &str, hits: &[Hit], format: OutputFormat) -> a
     let mut out = std::io::stdout().lock();
     let hit_json = |h: &Hit| {
         json!({
-            "score": h.score, "path": h.path, "key": h.key, "title": h.title,
+            "score": h.score, "coverage": h.coverage, "path": h.path, "key": h.key, "title": h.title,
             "headings": h.headings, "lines": [h.lines.0, h.lines.1],
             "bytes": [h.bytes.0, h.bytes.1], "snippet": h.snippet,
             "highlights": h.highlights.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),

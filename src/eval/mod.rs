@@ -5,6 +5,7 @@
 //! [`Report`]: rows for the text table, serde for JSON.
 
 pub mod classify;
+pub mod grounding;
 pub mod qa;
 pub mod retrieval;
 pub mod support;

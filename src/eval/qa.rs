@@ -19,8 +19,12 @@ pub struct QaReport {
     /// Share of questions where a passage given to the model came from a
     /// relevant document (with qrels) or contains a gold answer (without).
     pub retrieval_hit_rate: f64,
-    /// Share of questions where nothing passed the score threshold.
+    /// Share of questions answered not found: nothing relevant retrieved,
+    /// or an answer with no citation and no supported sentence.
     pub not_found_rate: f64,
+    /// Of the answers the model gave, the share the support check marked
+    /// unsupported (what strict checks would refuse).
+    pub unsupported_rate: f64,
     pub exact_match: f64,
     pub token_f1: f64,
     /// Share of answers containing a gold answer.
@@ -28,8 +32,10 @@ pub struct QaReport {
     /// Share of answers with at least one citation and no marker that
     /// points at a missing passage.
     pub valid_citations: f64,
-    /// Of those, the share whose citation the model wrote as `[n]` itself.
+    /// Of those, the share whose citation the model wrote as `[n]` itself,
+    /// and the share it chose in the citation step.
     pub marker_citations: f64,
+    pub chosen_citations: f64,
     /// Share of cited answers whose first citation is a relevant passage
     /// (a relevant document with qrels, a passage holding the answer
     /// without).
@@ -46,11 +52,13 @@ impl super::Report for QaReport {
             ("passages (k)".into(), self.k.to_string()),
             ("retrieval hit rate".into(), f3(self.retrieval_hit_rate)),
             ("not found".into(), f3(self.not_found_rate)),
+            ("answers unsupported".into(), f3(self.unsupported_rate)),
             ("exact match".into(), f3(self.exact_match)),
             ("token F1".into(), f3(self.token_f1)),
             ("answer has gold".into(), f3(self.answer_contains_gold)),
             ("valid citations".into(), f3(self.valid_citations)),
             ("  written as [n]".into(), f3(self.marker_citations)),
+            ("  chosen in the step".into(), f3(self.chosen_citations)),
             ("  citing relevant".into(), f3(self.citation_precision)),
             ("mean TTFT".into(), format!("{:.3} s", self.mean_ttft_s)),
             (
@@ -82,7 +90,7 @@ pub async fn run(
         k: setup.ask.retrieval.top_k,
         ..QaReport::default()
     };
-    let (mut cited, mut timed) = (0usize, 0usize);
+    let (mut cited, mut timed, mut unsupported) = (0usize, 0usize, 0usize);
     for (i, q) in queries.iter().enumerate() {
         let report = ask_one(setup, q).await?.reply;
         let relevant = |p: &Passage| match setup.qrels.and_then(|m| m.get(&q.id)) {
@@ -104,8 +112,10 @@ pub async fn run(
         r.answer_contains_gold += contains_answer(&report.answer, &q.answers);
         if let Some(first) = report.citations.first().filter(|_| report.citations_valid) {
             cited += 1;
-            if first.via == Via::Marker {
-                r.marker_citations += 1.0;
+            match first.via {
+                Via::Marker => r.marker_citations += 1.0,
+                Via::Chosen => r.chosen_citations += 1.0,
+                Via::Overlap => {}
             }
             if report
                 .passages
@@ -118,6 +128,7 @@ pub async fn run(
         }
         if let Some(f) = &report.finished {
             timed += 1;
+            unsupported += !report.supported as usize;
             r.mean_ttft_s += f.timings.time_to_first_token_s;
             r.mean_generated_tokens_per_s += f.timings.generated_tokens_per_s;
         }
@@ -127,6 +138,8 @@ pub async fn run(
     let n = r.queries;
     r.valid_citations = avg(cited as f64, n);
     r.marker_citations = avg(r.marker_citations, cited);
+    r.chosen_citations = avg(r.chosen_citations, cited);
+    r.unsupported_rate = avg(unsupported as f64, timed);
     r.citation_precision = avg(r.citation_precision, cited);
     r.retrieval_hit_rate = avg(r.retrieval_hit_rate, n);
     r.not_found_rate = avg(r.not_found_rate, n);

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::grounding::Relevance;
 use crate::index::chunk::ChunkOptions;
 use crate::index::loaders::{self, RowFields};
 use crate::index::store::{Boosts, KnowledgeIndex, SearchOptions};
@@ -36,6 +37,10 @@ pub struct RetrievalReport {
     pub recall_at_10: f64,
     pub mrr_at_10: f64,
     pub ndcg_at_10: f64,
+    /// Share of queries the not-found rule refuses (every query has an
+    /// answer in the corpus): the configured rule, and `min_score` alone.
+    pub not_found_rate: f64,
+    pub not_found_rate_score_only: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub index_seconds: f64,
@@ -52,6 +57,11 @@ impl super::Report for RetrievalReport {
             ("recall@10".into(), format!("{:.3}", self.recall_at_10)),
             ("MRR@10".into(), format!("{:.3}", self.mrr_at_10)),
             ("nDCG@10".into(), format!("{:.3}", self.ndcg_at_10)),
+            ("not found".into(), format!("{:.3}", self.not_found_rate)),
+            (
+                "  by score only".into(),
+                format!("{:.3}", self.not_found_rate_score_only),
+            ),
             (
                 "latency p50".into(),
                 format!("{:.2} ms", self.latency_p50_ms),
@@ -224,6 +234,13 @@ pub fn corpus_index(
     Ok((idx, docs.len(), format!("{source}#")))
 }
 
+/// How hits are ranked and when they count as found.
+#[derive(Debug, Clone, Copy)]
+pub struct Scoring {
+    pub boosts: Boosts,
+    pub relevance: Relevance,
+}
+
 /// Builds a temporary index of `corpus` and scores every query that has
 /// relevance judgements.
 pub fn retrieval(
@@ -232,9 +249,15 @@ pub fn retrieval(
     qrels: &Path,
     k: usize,
     limit: Option<usize>,
-    boosts: Boosts,
+    scoring: Scoring,
     chunking: ChunkOptions,
 ) -> Result<RetrievalReport, EvalError> {
+    let Scoring { boosts, relevance } = scoring;
+    let score_only = Relevance {
+        min_coverage: 0.0,
+        ..relevance
+    };
+    let (mut refused, mut refused_by_score) = (0usize, 0usize);
     let queries = read_queries(queries)?;
     let qrels = read_qrels(qrels)?;
     let started = Instant::now();
@@ -260,6 +283,8 @@ pub fn retrieval(
         let t = Instant::now();
         let hits = idx.search(text, &opts)?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        refused += relevance.admit(hits.clone()).is_empty() as usize;
+        refused_by_score += score_only.admit(hits.clone()).is_empty() as usize;
         let mut seen = HashSet::new();
         let ranked: Vec<String> = hits
             .iter()
@@ -287,6 +312,8 @@ pub fn retrieval(
         recall_at_10: avg(sum.recall_at_10),
         mrr_at_10: avg(sum.mrr_at_10),
         ndcg_at_10: avg(sum.ndcg_at_10),
+        not_found_rate: super::ratio(refused, n),
+        not_found_rate_score_only: super::ratio(refused_by_score, n),
         latency_p50_ms: percentile(&latencies, 50.0),
         latency_p99_ms: percentile(&latencies, 99.0),
         index_seconds,

@@ -1,6 +1,7 @@
 //! The knowledge index: loaders, chunking, a tantivy store and ingestion.
 //! (Retrieval evaluation is in `crate::eval::retrieval`.)
 
+pub mod analysis;
 pub mod chunk;
 pub mod ingest;
 pub mod loaders;

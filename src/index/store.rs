@@ -21,14 +21,11 @@ use tantivy::schema::{
     STORED, STRING,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer,
-};
 use tantivy::{
     doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term,
 };
 
+use super::analysis::{self, cjk_only};
 use super::chunk::{self, ChunkOptions, LineIndex};
 use super::loaders::{Document, RowFields};
 
@@ -179,62 +176,8 @@ fn schema() -> (Schema, Fields) {
 
 /// Registered on every open: tantivy does not store analyzers.
 fn register_tokenizers(index: &Index) {
-    let en = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .filter(StopWordFilter::remove(stop_words()))
-        .filter(Stemmer::new(Language::English))
-        .build();
-    index.tokenizers().register(EN, en);
-    // jieba emits the spaces between runs as tokens; they would match
-    // every chunk.
-    let cjk = TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())
-        .filter(LowerCaser)
-        .filter(StopWordFilter::remove([" ".to_string()]))
-        .build();
-    index.tokenizers().register(CJK, cjk);
-}
-
-/// Lucene's English stop words plus the question and pronoun words that
-/// people type in every question ("how do I", "what is my"): left in, they
-/// match unrelated passages well enough to pass as relevant.
-fn stop_words() -> Vec<String> {
-    const EXTRA: &[&str] = &[
-        "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does",
-        "did", "can", "could", "would", "should", "i", "me", "my", "you", "your", "we", "our",
-        "us", "he", "she", "him", "her", "his", "its", "have", "has", "had", "am", "were", "from",
-        "about", "so", "some", "any",
-    ];
-    let mut words: Vec<String> = LUCENE_ENGLISH
-        .iter()
-        .chain(EXTRA)
-        .map(|w| w.to_string())
-        .collect();
-    words.sort();
-    words.dedup();
-    words
-}
-
-/// Lucene's English stop word list (tantivy's `Language::English` list).
-const LUCENE_ENGLISH: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
-    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
-    "they", "this", "to", "was", "will", "with",
-];
-
-/// Keeps only CJK characters (others become spaces), so the CJK field
-/// does not count Latin words a second time.
-fn cjk_only(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if chunk::is_cjk(c) {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with(' ') {
-            out.push(' ');
-        }
-    }
-    out
+    index.tokenizers().register(EN, analysis::english());
+    index.tokenizers().register(CJK, analysis::cjk());
 }
 
 /// Search weights. Defaults measured on squad_nyt (`lore eval retrieval`).
@@ -296,6 +239,9 @@ pub struct Hit {
     pub highlights: Vec<Range<usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// The share of the query's idf weight this chunk holds (title,
+    /// headings and body): what the not-found rule checks.
+    pub coverage: f32,
 }
 
 /// Counts for `lore index stats`.
@@ -567,6 +513,7 @@ impl KnowledgeIndex {
         } else {
             None
         };
+        let weights = self.query_weights(&searcher, text);
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr).map_err(|e| self.tantivy_err(e))?;
@@ -590,6 +537,27 @@ impl KnowledgeIndex {
                 None => (String::new(), Vec::new()),
             };
             let label = text_of(self.f.label);
+            let held = analysis::Terms::of(&format!(
+                "{}\n{}\n{body}",
+                text_of(self.f.title),
+                text_of(self.f.headings)
+            ));
+            let coverage = analysis::coverage(&weights, &held.set());
+            if std::env::var_os("LORE_DEBUG_COV").is_some() {
+                let set = held.set();
+                let d: Vec<String> = weights
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{}{}:{:.1}",
+                            if set.holds(w.cjk, &w.term) { "+" } else { "-" },
+                            w.term,
+                            w.idf
+                        )
+                    })
+                    .collect();
+                eprintln!("COV {coverage:.2} {score:.1} {}", d.join(" "));
+            }
             hits.push(Hit {
                 score,
                 path: text_of(self.f.source),
@@ -603,9 +571,31 @@ impl KnowledgeIndex {
                 snippet,
                 highlights,
                 label: (!label.is_empty()).then_some(label),
+                coverage,
             });
         }
         Ok(hits)
+    }
+
+    /// The query's terms weighted by their idf in this index (body fields).
+    fn query_weights(&self, searcher: &tantivy::Searcher, text: &str) -> Vec<analysis::Weighted> {
+        let docs = searcher.num_docs();
+        analysis::Terms::of(text)
+            .unique()
+            .into_iter()
+            .filter(|(cjk, term)| !analysis::is_general(*cjk, term))
+            .map(|(cjk, term)| {
+                let field = if cjk { self.f.body_cjk } else { self.f.body };
+                let df = searcher
+                    .doc_freq(&Term::from_field_text(field, term))
+                    .unwrap_or(0);
+                analysis::Weighted {
+                    cjk,
+                    term: term.to_string(),
+                    idf: analysis::idf(df, docs),
+                }
+            })
+            .collect()
     }
 }
 

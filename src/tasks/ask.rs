@@ -61,7 +61,7 @@ where
         search_index: question.search_index,
         not_found: &ask.not_found,
         params: &ask.params,
-        policy: TurnPolicy::GROUNDED,
+        policy: TurnPolicy::grounded(ask.retrieval.checks),
     };
     let reply = grounded::run(&ask.retrieval, &ask.prompt, &turn, model, sink).await?;
     Ok(AskReport {
@@ -171,7 +171,7 @@ mod tests {
         let (m, model) = testkit::model(ScriptedModel::new(110));
         let q = question("return refund shipping parcels billing cards");
         let r = answer(&ask(40, 0.0), &q, model).await.unwrap();
-        assert!(r.found);
+        assert!(!r.passages.is_empty());
         assert!(r.dropped_passages >= 1, "{r:?}");
         assert_eq!(r.passages.len() + r.dropped_passages, 3);
         let prompt: usize = m.requests()[0]
@@ -184,6 +184,113 @@ mod tests {
             prompt <= 110 - 40,
             "prompt {prompt} leaves room for the answer"
         );
+    }
+
+    fn checked(strict: bool, step: bool) -> Ask {
+        use crate::tasks::policy::Citations;
+        let mut a = ask(32, 0.0);
+        a.retrieval.checks = crate::tasks::policy::Checks {
+            strict,
+            citations: if step {
+                Citations::Step
+            } else {
+                Citations::Off
+            },
+        };
+        a
+    }
+
+    #[tokio::test]
+    async fn a_correct_cited_answer_is_supported() {
+        let (_, model) = testkit::model(
+            ScriptedModel::new(4096).reply("You can return an item within 30 days [1]."),
+        );
+        let q = question("How many days do I have to return an item?");
+        let r = answer(&checked(true, false), &q, model).await.unwrap();
+        assert!(r.found && r.supported, "{r:?}");
+        assert_eq!(r.support[0].passage, Some(1));
+        assert_eq!(r.answer, "You can return an item within 30 days [1].");
+    }
+
+    #[tokio::test]
+    async fn an_answer_quoting_a_price_no_passage_holds_is_unsupported() {
+        let said = "You get a full refund of 45 euros within 30 days [1].";
+        let (_, model) = testkit::model(ScriptedModel::new(4096).reply(said));
+        let q = question("How many days do I have to return an item?");
+        let mut sink = Collect::default();
+        let r = run(&checked(false, false), &q, async { Ok(model) }, &mut sink)
+            .await
+            .unwrap()
+            .reply;
+        assert!(r.found && !r.supported, "{r:?}");
+        assert_eq!(r.support[0].missing, ["45"]);
+        assert_eq!(sink.0, said, "without strict checks the answer streams");
+
+        // Strict: held back, replaced by the not-found reply.
+        let (_, model) = testkit::model(ScriptedModel::new(4096).reply(said));
+        let mut sink = Collect::default();
+        let r = run(&checked(true, false), &q, async { Ok(model) }, &mut sink)
+            .await
+            .unwrap()
+            .reply;
+        assert!(!r.found && !r.supported);
+        assert_eq!(sink.0, "Not in the knowledge base.");
+        assert_eq!(r.answer, "Not in the knowledge base.");
+        assert_eq!(r.withheld.as_deref(), Some(said));
+        assert!(r.citations.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_uncited_unsupported_answer_is_never_found() {
+        let (_, model) = testkit::model(
+            ScriptedModel::new(4096).reply("Boiling tungsten needs roughly 5,900 kelvin."),
+        );
+        let q = question("return an item refund");
+        let r = answer(&checked(false, false), &q, model).await.unwrap();
+        assert!(r.citations.is_empty());
+        assert!(!r.found && !r.supported, "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn the_citation_step_lets_the_model_choose_under_a_constraint() {
+        let (m, model) = testkit::model(
+            ScriptedModel::new(4096)
+                .reply("Parcels arrive in 3 to 5 working days.")
+                .reply("[2]"),
+        );
+        let q = question("When do parcels arrive with shipping, and can I return them?");
+        let r = answer(&checked(false, true), &q, model).await.unwrap();
+        let requests = m.requests();
+        assert_eq!(requests.len(), 2);
+        let step = &requests[1];
+        let last = step.messages.len() - 1;
+        assert_eq!(step.messages[last - 1].role, Role::Assistant);
+        assert_eq!(
+            step.messages[last - 1].content,
+            "Parcels arrive in 3 to 5 working days."
+        );
+        assert_eq!(&step.messages[..last - 1], &requests[0].messages[..]);
+        let n = r.passages.len();
+        let alternatives: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        assert_eq!(
+            step.params.constraint,
+            Some(crate::model::Constraint::Regex(format!(
+                r"none|(\[({})\]){{1,{n}}}",
+                alternatives.join("|")
+            )))
+        );
+        assert_eq!(r.citations.len(), 1);
+        assert_eq!((r.citations[0].n, r.citations[0].via), (2, Via::Chosen));
+
+        // "none" leaves the overlap attribution to stand in.
+        let (_, model) = testkit::model(
+            ScriptedModel::new(4096)
+                .reply("Parcels arrive in 3 to 5 working days.")
+                .reply("none"),
+        );
+        let r = answer(&checked(false, true), &q, model).await.unwrap();
+        assert_eq!(r.citations.len(), 1);
+        assert_eq!(r.citations[0].via, Via::Overlap);
     }
 
     #[tokio::test]

@@ -119,7 +119,7 @@ fn plan(ctx: &ChatContext, turn: &Turn) -> (Box<dyn TurnPrompt>, TurnPolicy) {
                 },
                 ..TemplatePrompt::qa(ctx.qa.clone())
             }),
-            TurnPolicy::GROUNDED,
+            TurnPolicy::grounded(ctx.retrieval.checks),
         ),
     }
 }
@@ -134,6 +134,16 @@ pub async fn turn<S: Sink + ?Sized>(
     sink: &mut S,
 ) -> Result<TurnReport, TaskError> {
     let (prompt, policy) = plan(ctx, turn);
+    let grounded_turn = GroundedTurn {
+        question: &turn.user,
+        query: &turn.user,
+        history: &turn.history,
+        attachment: turn.attachment.as_deref(),
+        search_index: turn.mode.grounded(),
+        not_found: &ctx.not_found,
+        params: &turn.params,
+        policy,
+    };
     if turn.mode == Mode::Chat && turn.attachment.is_none() {
         let context = ctx.model.info().context_length;
         let budget = context.saturating_sub(answer_room(context, turn.params.max_tokens));
@@ -147,18 +157,8 @@ pub async fn turn<S: Sink + ?Sized>(
             budget,
         )
         .await?;
-        return grounded::answer(ctx.model.as_ref(), fitted, &turn.params, sink).await;
+        return grounded::answer(ctx.model.as_ref(), fitted, &grounded_turn, sink).await;
     }
-    let grounded_turn = GroundedTurn {
-        question: &turn.user,
-        query: &turn.user,
-        history: &turn.history,
-        attachment: turn.attachment.as_deref(),
-        search_index: turn.mode.grounded(),
-        not_found: &ctx.not_found,
-        params: &turn.params,
-        policy,
-    };
     let model = ctx.model.clone();
     grounded::run(
         &ctx.retrieval,

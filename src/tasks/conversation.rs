@@ -497,6 +497,7 @@ mod tests {
                 negative_turns: 2,
                 not_found_turns: 2,
             },
+            strict: false,
         };
         SupportParts {
             prompt: policy.prompt(testkit::template("support")),

@@ -14,12 +14,14 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
-use super::policy::{answer_room, TurnPolicy, TEMPLATE_ALLOWANCE_TOKENS};
+use super::policy::{answer_room, Checks, Citations, TurnPolicy, TEMPLATE_ALLOWANCE_TOKENS};
 use super::{stream_to_sink, TaskError};
-use crate::grounding::{self, Citation, Passage};
+use crate::grounding::support::{self, SentenceSupport, Support};
+use crate::grounding::{self, Citation, Passage, Via};
 use crate::index::chunk::ChunkOptions;
 use crate::index::KnowledgeIndex;
-use crate::model::{conversation, ChatMessage, Finished, GenParams, LanguageModel, Model};
+use crate::model::{conversation, ChatMessage, Constraint, Finished, GenParams, LanguageModel};
+use crate::model::{Model, Role};
 use crate::model::{ModelError, ModelInfo};
 use crate::output::Sink;
 use crate::prompts::Template;
@@ -30,7 +32,9 @@ pub struct Retrieval {
     /// None when no index could be opened: grounded turns find nothing.
     pub index: Option<Arc<KnowledgeIndex>>,
     pub top_k: usize,
-    pub min_score: f32,
+    pub relevance: grounding::Relevance,
+    /// How answers from these passages are checked.
+    pub checks: Checks,
     /// How an attached document too large to send whole is cut.
     pub chunking: ChunkOptions,
 }
@@ -43,7 +47,7 @@ impl Retrieval {
                 index,
                 query,
                 self.top_k,
-                self.min_score,
+                self.relevance,
             )?),
             None => Ok(Vec::new()),
         }
@@ -160,6 +164,18 @@ pub struct GroundedReply {
     pub citations: Vec<Citation>,
     /// False when the answer cites a passage number that does not exist.
     pub citations_valid: bool,
+    /// True when the passages back what the answer says (every sentence
+    /// with content is supported, at least one is); see
+    /// [`crate::grounding::support`]. True for plain chat, which is not
+    /// checked.
+    pub supported: bool,
+    /// Each sentence of the answer and the passage supporting it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub support: Vec<SentenceSupport>,
+    /// An answer held back as unsupported (strict checks); `answer` is
+    /// then the not-found reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
     pub passages: Vec<Passage>,
     /// Retrieved passages left out because they did not fit the context.
     pub dropped_passages: usize,
@@ -187,6 +203,9 @@ impl GroundedReply {
             found: false,
             citations: Vec::new(),
             citations_valid: true,
+            supported: true,
+            support: Vec::new(),
+            withheld: None,
             passages: Vec::new(),
             dropped_passages: 0,
             dropped_messages: 0,
@@ -230,36 +249,126 @@ where
     }
     let model = model.await?;
     let fitted = gather(model.as_ref(), retrieval, prompt, turn, kb).await?;
-    answer(
-        model.as_ref(),
-        fitted,
-        &turn.policy.params(turn.params),
-        sink,
-    )
-    .await
+    answer(model.as_ref(), fitted, turn, sink).await
 }
 
-/// Generates from a fitted prompt and cites the answer.
+/// Generates from a fitted prompt, cites the answer and, under grounded
+/// policies, checks it against its passages.
 pub async fn answer<S: Sink + ?Sized>(
     model: &dyn LanguageModel,
     fitted: Fitted,
-    params: &GenParams,
+    turn: &GroundedTurn<'_>,
     sink: &mut S,
 ) -> Result<GroundedReply, TaskError> {
-    let generation = model.generate(&fitted.messages, params).await?;
-    let (answer, finished) = stream_to_sink(generation, sink).await?;
-    let (citations, citations_valid) = grounding::cite(&answer, &fitted.passages);
-    Ok(GroundedReply {
+    let checks = turn.policy.checks;
+    let strict = checks.is_some_and(|c| c.strict);
+    let cite = checks.map_or(Citations::Off, |c| c.citations);
+    let mut params = turn.policy.params(turn.params);
+    if cite == Citations::Inline && !fitted.passages.is_empty() && params.constraint.is_none() {
+        params.constraint = Some(inline_citations(fitted.passages.len()));
+    }
+    let generation = model.generate(&fitted.messages, &params).await?;
+    // Strict checks hold the answer back: text already streamed cannot be
+    // taken back when the check refuses it.
+    let (answer, finished) = if strict {
+        stream_to_sink(generation, &mut super::NullSink).await?
+    } else {
+        stream_to_sink(generation, sink).await?
+    };
+    let (mut citations, citations_valid) = grounding::check_citations(&answer, &fitted.passages);
+    if citations.is_empty() && cite == Citations::Step {
+        citations = choose_citations(model, &fitted, &answer).await?;
+    }
+    if citations.is_empty() {
+        citations.extend(grounding::attribute(&answer, &fitted.passages));
+    }
+    let support = match checks {
+        Some(_) => support::check(&answer, &fitted.passages),
+        None => Support {
+            supported: true,
+            sentences: Vec::new(),
+        },
+    };
+    let mut reply = GroundedReply {
+        found: !(checks.is_some() && citations.is_empty() && !support.any_supported()),
         answer,
-        found: true,
         citations,
         citations_valid,
+        supported: support.supported,
+        support: support.sentences,
+        withheld: None,
         passages: fitted.passages,
         dropped_passages: fitted.dropped_passages,
         dropped_messages: fitted.dropped_messages,
         finished: Some(finished),
         model: Some(model.info().clone()),
-    })
+    };
+    if strict {
+        if !reply.supported {
+            reply.withheld = Some(std::mem::replace(&mut reply.answer, turn.not_found.into()));
+            reply.found = false;
+            reply.citations.clear();
+        }
+        sink.text(&reply.answer).map_err(TaskError::Output)?;
+    }
+    Ok(reply)
+}
+
+/// `[1]`..`[k]` as a regex alternation: `\[(1|2|3)\]`.
+fn marker_regex(k: usize) -> String {
+    let numbers: Vec<String> = (1..=k).map(|n| n.to_string()).collect();
+    format!(r"\[({})\]", numbers.join("|"))
+}
+
+/// Inline citations: every sentence (a run of text without brackets or
+/// line breaks) ends with one or more markers, then a space, a line break
+/// or the end. The model still chooses the words and where each sentence
+/// ends; it cannot end one without citing.
+fn inline_citations(k: usize) -> Constraint {
+    let marker = marker_regex(k);
+    Constraint::Regex(format!(r"([^\[\]\n]+({marker})+[.!?。]?(\n| )*)+"))
+}
+
+/// What the citation step asks, after the answer.
+const CITATION_QUESTION: &str = "Which of the numbered passages support your answer? Reply with their numbers in brackets, like [1] or [1][2], or with none.";
+
+/// The citation step: the model, shown its own answer, picks the passages
+/// that support it under a constraint that admits only `[1]`..`[k]` or
+/// `none`, so what it writes always parses. The prompt so far is the one
+/// just answered, so the engine's prefix cache makes this a few tokens of
+/// work. A prompt that no longer fits leaves the answer uncited.
+async fn choose_citations(
+    model: &dyn LanguageModel,
+    fitted: &Fitted,
+    answer: &str,
+) -> Result<Vec<Citation>, TaskError> {
+    let k = fitted.passages.len();
+    if k == 0 || answer.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut messages = fitted.messages.clone();
+    messages.push(ChatMessage::new(Role::Assistant, answer));
+    messages.push(ChatMessage::new(Role::User, CITATION_QUESTION));
+    let params = GenParams {
+        max_tokens: 4 * k + 4,
+        temperature: 0.0,
+        constraint: Some(Constraint::Regex(format!(
+            "none|({}){{1,{k}}}",
+            marker_regex(k)
+        ))),
+        ..GenParams::default()
+    };
+    let generation = match model.generate(&messages, &params).await {
+        Ok(g) => g,
+        Err(ModelError::TooLarge { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let (chosen, _) = stream_to_sink(generation, &mut super::NullSink).await?;
+    Ok(grounding::cited_numbers(&chosen)
+        .into_iter()
+        .filter_map(|n| fitted.passages.get(n.wrapping_sub(1)))
+        .map(|p| Citation::of(p, Via::Chosen))
+        .collect())
 }
 
 /// The attached document's passages (first) and the index's, fitted into

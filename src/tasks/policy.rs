@@ -13,6 +13,38 @@ pub const GROUNDED_TEMPERATURE_CAP: f64 = 0.3;
 /// exactly.
 pub const TEMPLATE_ALLOWANCE_TOKENS: usize = 200;
 
+/// How the model is made to cite its passages (`grounding.citations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Citations {
+    /// When the answer cites no passage, ask the model which passages
+    /// support it, under a constraint that admits only `[1]`..`[k]` or
+    /// `none`.
+    Step,
+    /// Generate the answer under a constraint that ends every sentence
+    /// with a marker.
+    Inline,
+    /// Markers the model writes on its own, else overlap attribution.
+    Off,
+}
+
+/// How a grounded answer is checked after it is generated (settings
+/// `grounding.strict`, `grounding.citations`, `support.strict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    /// Hold the answer back until it is checked, and reply not found
+    /// instead when the sources do not support it.
+    pub strict: bool,
+    pub citations: Citations,
+}
+
+impl Checks {
+    pub const NONE: Checks = Checks {
+        strict: false,
+        citations: Citations::Off,
+    };
+}
+
 /// What a turn's prompt may give up to fit the context, and how it samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TurnPolicy {
@@ -21,6 +53,9 @@ pub struct TurnPolicy {
     pub min_passages: usize,
     /// The highest temperature the turn samples at.
     pub max_temperature: Option<f64>,
+    /// How the answer is checked against its passages; none for plain
+    /// conversation, which has no sources to answer from.
+    pub checks: Option<Checks>,
 }
 
 impl TurnPolicy {
@@ -29,13 +64,23 @@ impl TurnPolicy {
     pub const GROUNDED: TurnPolicy = TurnPolicy {
         min_passages: 1,
         max_temperature: Some(GROUNDED_TEMPERATURE_CAP),
+        checks: Some(Checks::NONE),
     };
 
     /// Plain conversation: history goes first, then any attached passages.
     pub const CHAT: TurnPolicy = TurnPolicy {
         min_passages: 0,
         max_temperature: None,
+        checks: None,
     };
+
+    /// [`TurnPolicy::GROUNDED`] with these checks.
+    pub fn grounded(checks: Checks) -> TurnPolicy {
+        TurnPolicy {
+            checks: Some(checks),
+            ..TurnPolicy::GROUNDED
+        }
+    }
 
     /// `params` with this policy's temperature cap applied.
     pub fn params(&self, params: &GenParams) -> GenParams {

@@ -45,7 +45,8 @@ pub fn retrieval() -> Retrieval {
     Retrieval {
         index: Some(Arc::new(kb())),
         top_k: 3,
-        min_score: 0.0,
+        relevance: crate::grounding::Relevance::ANY,
+        checks: crate::tasks::policy::Checks::NONE,
         chunking: chunking(),
     }
 }

@@ -694,3 +694,6 @@ fn support_turns_show_intent_sentiment_and_hand_over() {
         "{status}"
     );
 }
+
+/// The support check in the TUI.
+mod grounding;

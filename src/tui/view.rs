@@ -161,8 +161,31 @@ fn draw_sources(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Clear, area);
     frame.render_widget(block, area);
     let sources = reply.map(|i| &app.messages[i].sources[..]).unwrap_or(&[]);
+    let unsupported = reply
+        .map(|i| &app.messages[i].unsupported[..])
+        .unwrap_or(&[]);
     let width = inner.width.max(1);
     let mut lines: Vec<Line<'static>> = Vec::new();
+    if !unsupported.is_empty() {
+        // The mark and the quotes say it without colour (NO_COLOR).
+        lines.extend(markdown::wrap(
+            Line::from(Span::styled("! Not supported by these passages:", t.error)),
+            width,
+            &[Span::raw("  ")],
+        ));
+        for sentence in unsupported {
+            let text = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
+            lines.extend(markdown::wrap(
+                Line::from(vec![
+                    Span::raw("  "),
+                    Span::styled(format!("\"{text}\""), t.quote),
+                ]),
+                width,
+                &[Span::raw("   ")],
+            ));
+        }
+        lines.push(Line::default());
+    }
     if sources.is_empty() {
         lines.push(Line::from(Span::styled(
             "No passages for this reply (chat mode does not search the index).",

@@ -6,6 +6,7 @@
 use tokio::sync::mpsc;
 
 use super::app::{Effect, Event, ModelView, ReplyDone, Source, SupportView, WorkerEvent};
+use crate::grounding::support::{SentenceSupport, Verdict};
 use crate::grounding::{Citation, Passage};
 use crate::sessions::{ReplyStats, Store};
 use crate::tasks::conversation::{ConversationService, Notification, Services, TurnOutcome};
@@ -141,6 +142,8 @@ fn support_done(r: TurnRecord, ticket: &str) -> ReplyDone {
         context_used: r.context_tokens.unwrap_or_default(),
         dropped_messages: 0,
         citations_valid: r.citations_valid,
+        unsupported: unsupported(&r.support),
+        withheld: r.withheld.is_some(),
         support: Some(SupportView {
             intent: r.intent,
             sentiment: r.sentiment.to_string(),
@@ -148,6 +151,15 @@ fn support_done(r: TurnRecord, ticket: &str) -> ReplyDone {
             ticket: ticket.to_string(),
         }),
     }
+}
+
+/// The text of the sentences the support check marked unsupported.
+fn unsupported(support: &[SentenceSupport]) -> Vec<String> {
+    support
+        .iter()
+        .filter(|s| s.verdict == Verdict::Unsupported)
+        .map(|s| s.text.clone())
+        .collect()
 }
 
 fn sources(passages: Vec<Passage>, citations: &[Citation]) -> Vec<Source> {
@@ -177,6 +189,8 @@ pub fn reply_done(report: GroundedReply) -> ReplyDone {
         stats,
         dropped_messages: report.dropped_messages,
         citations_valid: report.citations_valid,
+        unsupported: unsupported(&report.support),
+        withheld: report.withheld.is_some(),
         support: None,
     }
 }

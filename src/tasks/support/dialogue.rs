@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::classifier::Sentiment;
+use crate::grounding::support::SentenceSupport;
 use crate::grounding::{Citation, Passage};
 use crate::model::{ChatMessage, Role};
 use crate::tasks::grounded::GroundedReply;
@@ -22,6 +23,18 @@ pub struct TurnRecord {
     pub passages: Vec<Passage>,
     pub citations: Vec<Citation>,
     pub citations_valid: bool,
+    /// Whether the passages back the reply (see
+    /// [`crate::grounding::support`]); true in records written before the
+    /// check existed.
+    #[serde(default = "yes")]
+    pub supported: bool,
+    /// Each sentence of the reply and the passage supporting it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub support: Vec<SentenceSupport>,
+    /// The answer held back as unsupported (strict checks); `reply` is
+    /// then the not-found reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handover: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,6 +45,10 @@ pub struct TurnRecord {
     /// Prompt plus reply tokens (generated replies only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_tokens: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl TurnRecord {
@@ -47,6 +64,9 @@ impl TurnRecord {
             passages: Vec::new(),
             citations: Vec::new(),
             citations_valid: true,
+            supported: true,
+            support: Vec::new(),
+            withheld: None,
             handover: None,
             time_to_first_token_s: None,
             tokens_per_s: None,
@@ -66,6 +86,9 @@ impl TurnRecord {
         self.passages = reply.passages;
         self.citations = reply.citations;
         self.citations_valid = reply.citations_valid;
+        self.supported = reply.supported;
+        self.support = reply.support;
+        self.withheld = reply.withheld;
     }
 }
 
@@ -139,5 +162,54 @@ impl Dialogue {
 impl Default for Dialogue {
     fn default() -> Dialogue {
         Dialogue::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grounding::support::Verdict;
+
+    #[test]
+    fn records_written_before_the_support_check_still_load() {
+        let old = r#"{
+            "customer": "How long can I return?",
+            "query": "return",
+            "intent": "returns",
+            "sentiment": "neutral",
+            "reply": "Within 30 days [1].",
+            "found": true,
+            "passages": [],
+            "citations": [],
+            "citations_valid": true
+        }"#;
+        let r: TurnRecord = serde_json::from_str(old).unwrap();
+        assert!(r.supported, "an unchecked record counts as supported");
+        assert!(r.support.is_empty() && r.withheld.is_none());
+        let d: Dialogue = serde_json::from_str(&format!(
+            r#"{{"ticket": "T-1", "started": "2026-01-01T00:00:00Z", "turns": [{old}], "handover": null}}"#
+        ))
+        .unwrap();
+        assert_eq!(d.turns.len(), 1);
+    }
+
+    #[test]
+    fn the_support_check_round_trips_and_is_left_out_when_empty() {
+        let mut r = TurnRecord::new("q", "q".into(), "other".into(), Sentiment::Neutral);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["supported"], true);
+        assert!(json.get("support").is_none() && json.get("withheld").is_none());
+        r.supported = false;
+        r.withheld = Some("It costs €59.".into());
+        r.support = vec![SentenceSupport {
+            text: "It costs €59.".into(),
+            verdict: Verdict::Unsupported,
+            passage: None,
+            missing: vec!["59".into()],
+        }];
+        let back: TurnRecord = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert!(!back.supported);
+        assert_eq!(back.support, r.support);
+        assert_eq!(back.withheld.as_deref(), Some("It costs €59."));
     }
 }

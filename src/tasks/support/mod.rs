@@ -20,7 +20,7 @@ pub use script::read_script;
 pub use ticket::{Answered, Ticket, TicketStatus, TicketStore, TranscriptLine};
 
 use super::grounded::{self, GroundedTurn, Retrieval, System, TemplatePrompt};
-use super::policy::TurnPolicy;
+use super::policy::{Checks, TurnPolicy};
 use super::TaskError;
 use crate::model::{GenParams, Model};
 use crate::output::Sink;
@@ -48,6 +48,9 @@ pub struct SupportPolicy {
     /// The hand-over message; `{ticket}` becomes the ticket id.
     pub handover_message: String,
     pub handover: HandoverRules,
+    /// Reply not found (and count the turn toward hand-over) rather than
+    /// send an answer its sources do not support (`support.strict`).
+    pub strict: bool,
 }
 
 impl SupportPolicy {
@@ -116,7 +119,10 @@ pub async fn respond<S: Sink + ?Sized>(
         search_index: true,
         not_found: &agent.policy.not_found,
         params: &agent.params,
-        policy: TurnPolicy::GROUNDED,
+        policy: TurnPolicy::grounded(Checks {
+            strict: agent.policy.strict,
+            ..agent.retrieval.checks
+        }),
     };
     let model = agent.model.clone();
     let reply = grounded::run(
@@ -189,6 +195,7 @@ mod tests {
                 negative_turns: 2,
                 not_found_turns: 2,
             },
+            strict: false,
         };
         Agent {
             model,
@@ -229,6 +236,41 @@ mod tests {
         assert_eq!(d.turns.len(), 1);
         assert_eq!(d.running_status(), TicketStatus::Open);
         assert_eq!(d.final_status(), TicketStatus::Closed);
+    }
+
+    #[tokio::test]
+    async fn strict_support_withholds_unsupported_answers_and_counts_them_toward_hand_over() {
+        let promise = "You get a refund of 99 euros within 30 days [1].";
+        let (m, model) = testkit::model(
+            ScriptedModel::new(4096)
+                .reply(promise)
+                .reply("You can return an item within 30 days [1]."),
+        );
+        let mut a = agent(model);
+        a.policy.strict = true;
+        let mut d = Dialogue::new();
+        let (r, text) = say(&a, &mut d, "How long do I have to return an item?").await;
+        assert_eq!(
+            text, "I could not find that.",
+            "the promise never reaches the customer"
+        );
+        assert!(!r.found && r.handover.is_none());
+        assert_eq!(m.requests().len(), 1);
+        // A supported answer goes out and breaks the streak.
+        let (r, text) = say(&a, &mut d, "And can I return an item for a refund?").await;
+        assert!(r.found, "{r:?}");
+        assert_eq!(text, "You can return an item within 30 days [1].");
+
+        let (_, model) = testkit::model(ScriptedModel::new(4096).default_reply(promise));
+        let mut a = agent(model);
+        a.policy.strict = true;
+        let mut d = Dialogue::new();
+        say(&a, &mut d, "How long do I have to return an item?").await;
+        let (r, _) = say(&a, &mut d, "How do I return an item for a refund?").await;
+        assert_eq!(
+            r.handover.as_deref(),
+            Some("2 turns in a row found nothing in the knowledge base")
+        );
     }
 
     #[tokio::test]

@@ -66,6 +66,9 @@ pub struct Message {
     pub speaker: Speaker,
     pub content: String,
     pub sources: Vec<Source>,
+    /// The reply's sentences its passages do not support, for the sources
+    /// pane (not saved with the session).
+    pub unsupported: Vec<String>,
     pub cancelled: bool,
     pub streaming: bool,
     pub stats: Option<ReplyStats>,
@@ -86,6 +89,7 @@ impl Message {
             speaker,
             content: content.into(),
             sources: Vec::new(),
+            unsupported: Vec::new(),
             cancelled: false,
             streaming: false,
             stats: None,
@@ -195,6 +199,12 @@ pub struct ReplyDone {
     /// Oldest messages left out of the prompt to fit the context.
     pub dropped_messages: usize,
     pub citations_valid: bool,
+    /// The text of the sentences the support check found no passage for
+    /// (see [`crate::grounding::support`]).
+    pub unsupported: Vec<String>,
+    /// The draft answer was held back as unsupported (strict checks); the
+    /// reply shown is the not-found one.
+    pub withheld: bool,
     /// Support mode: how the customer's turn was read.
     pub support: Option<SupportView>,
 }

@@ -276,6 +276,7 @@ impl App {
                 let m = &mut self.messages[idx];
                 m.streaming = false;
                 m.sources = reply.sources;
+                m.unsupported = reply.unsupported.clone();
                 m.stats = reply.stats.clone();
                 m.touch();
                 self.status.context_used = reply.context_used;
@@ -288,6 +289,13 @@ impl App {
                         reply.dropped_messages
                     ));
                 }
+                // One hint slot: the later, the more important.
+                if !reply.citations_valid {
+                    self.hint("the reply cites passages that do not exist; they are not listed");
+                }
+                if let Some(hint) = support_hint(&reply.unsupported, reply.withheld) {
+                    self.hint(hint);
+                }
                 if let Some(sv) = &reply.support {
                     if let Some(reason) = &sv.handover {
                         self.hint(format!("handed over ({reason}): ticket {}", sv.ticket));
@@ -295,9 +303,6 @@ impl App {
                 }
                 if reply.support.is_some() {
                     self.status.support = reply.support.clone();
-                }
-                if !reply.citations_valid {
-                    self.hint("the reply cites passages that do not exist; they are not listed");
                 }
                 return vec![self.save()];
             }
@@ -351,6 +356,53 @@ impl App {
         }
         Vec::new()
     }
+}
+
+/// Columns of an unsupported sentence quoted in a hint.
+const HINT_QUOTE_COLS: usize = 40;
+
+/// The status-bar line for a reply the support check found wanting: the
+/// first unsupported sentence, cut to fit, and how many more the sources
+/// pane lists. None for a reply with nothing to say.
+fn support_hint(unsupported: &[String], withheld: bool) -> Option<String> {
+    let first = unsupported.first().map(|s| {
+        let more = match unsupported.len() - 1 {
+            0 => String::new(),
+            n => format!(" +{n} more (F2)"),
+        };
+        format!("\"{}\"{more}", clip(s, HINT_QUOTE_COLS))
+    });
+    match (withheld, first) {
+        (true, Some(q)) => Some(format!(
+            "the draft answer was held back as unsupported: {q}"
+        )),
+        (true, None) => Some("the draft answer was held back as unsupported by the sources".into()),
+        (false, Some(q)) => Some(format!("not supported by the sources: {q}")),
+        (false, None) => None,
+    }
+}
+
+/// `text` on one line, cut to `cols` columns with an ellipsis when longer.
+fn clip(text: &str, cols: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
+    use unicode_width::UnicodeWidthStr;
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.width() <= cols {
+        return one_line;
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for g in one_line.graphemes(true) {
+        // Room is kept for the ellipsis.
+        if w + g.width() + 1 > cols {
+            break;
+        }
+        out.push_str(g);
+        w += g.width();
+    }
+    out.truncate(out.trim_end().len());
+    out.push('…');
+    out
 }
 
 /// Applies one event to the state; returns what the runtime must do.

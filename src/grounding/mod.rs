@@ -2,6 +2,8 @@
 //! and the citation rules that tie an answer to the passages it came from.
 //! Pure functions over text; no model.
 
+pub mod support;
+
 use serde::{Deserialize, Serialize};
 
 use crate::index::{Hit, IndexError, KnowledgeIndex, SearchOptions};
@@ -49,6 +51,9 @@ impl Passage {
 pub enum Via {
     /// The answer wrote `[n]`.
     Marker,
+    /// The answer wrote no marker; asked which passages support it, the
+    /// model chose this one (the citation step).
+    Chosen,
     /// The answer wrote no marker; lore attributed it to the passage it
     /// shares most words with.
     Overlap,
@@ -69,7 +74,7 @@ pub struct Citation {
 }
 
 impl Citation {
-    fn of(p: &Passage, via: Via) -> Citation {
+    pub fn of(p: &Passage, via: Via) -> Citation {
         Citation {
             n: p.n,
             via,
@@ -85,25 +90,63 @@ impl Citation {
 /// chat turn).
 pub const STDIN: &str = "<stdin>";
 
-/// Retrieves up to `k` passages scoring at least `min_score`.
+/// When retrieval has found something relevant. When nothing is, the
+/// question is not found and no model is asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Relevance {
+    /// The lowest BM25 score a passage needs (`retrieval.min_score`).
+    pub min_score: f32,
+    /// The share of the query's idf weight (everyday question words left
+    /// out) that the best passage must hold (`retrieval.min_coverage`).
+    /// Unlike a BM25 score it does not grow with the question's length or
+    /// the index, so one threshold means the same everywhere.
+    pub min_coverage: f32,
+}
+
+impl Relevance {
+    /// Every hit counts (text given on stdin, tests).
+    pub const ANY: Relevance = Relevance {
+        min_score: f32::MIN,
+        min_coverage: 0.0,
+    };
+
+    /// The hits kept: none unless one of them covers enough of the
+    /// question; then every hit scoring at least `min_score`, so the
+    /// passages that answer a part of the question stay with the one that
+    /// matched most of it.
+    pub fn admit(&self, hits: Vec<Hit>) -> Vec<Hit> {
+        let scored: Vec<Hit> = hits
+            .into_iter()
+            .filter(|h| h.score >= self.min_score)
+            .collect();
+        if scored.iter().any(|h| h.coverage >= self.min_coverage) {
+            scored
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Retrieves up to `k` passages that `relevance` admits.
 pub fn retrieve(
     index: &KnowledgeIndex,
     question: &str,
     k: usize,
-    min_score: f32,
+    relevance: Relevance,
 ) -> Result<Vec<Passage>, IndexError> {
     let opts = SearchOptions {
         limit: k.max(1),
         ..SearchOptions::default()
     };
     let hits = index.search(question, &opts)?;
-    Ok(passages_from(hits, min_score))
+    Ok(passages_from(hits, relevance))
 }
 
-/// Index hits scoring at least `min_score` as passages numbered from 1.
-pub fn passages_from(hits: Vec<Hit>, min_score: f32) -> Vec<Passage> {
-    hits.into_iter()
-        .filter(|h| h.score >= min_score)
+/// The hits `relevance` admits, as passages numbered from 1.
+pub fn passages_from(hits: Vec<Hit>, relevance: Relevance) -> Vec<Passage> {
+    relevance
+        .admit(hits)
+        .into_iter()
         .enumerate()
         .map(|(i, h)| Passage {
             n: i + 1,
@@ -255,7 +298,7 @@ pub fn stdin_passages(
             .map(|(i, c)| whole(c.range, c.headings.join(" > "), i + 1))
             .collect());
     }
-    Ok(passages_from(hits, f32::MIN))
+    Ok(passages_from(hits, Relevance::ANY))
 }
 
 /// Numbers passages 1.. in order after lists from several sources are
