@@ -139,3 +139,27 @@ fn unknown_command_and_flag_are_usage_errors() {
         Some(2)
     );
 }
+
+#[test]
+fn an_unknown_citation_mode_is_one_line_naming_the_choices() {
+    let env = TestEnv::new();
+    let out = env
+        .bare()
+        .env("LORE_GROUNDING__CITATIONS", "footnotes")
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("LORE_GROUNDING__CITATIONS"), "{err}");
+    assert!(err.contains("step") && err.contains("inline"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = env
+        .bare()
+        .env("LORE_GROUNDING__CITATIONS", "inline")
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("grounding.citations"));
+}

@@ -128,7 +128,9 @@ fn qa_scores_answers_retrieval_and_citations() {
     let get = |k: &str| r[k].as_f64().unwrap();
     // Without qrels a hit is a passage holding a gold answer: q1 and q2.
     assert!((get("retrieval_hit_rate") - 2.0 / 3.0).abs() < 1e-9, "{r}");
-    assert!((get("not_found_rate") - 1.0 / 3.0).abs() < 1e-9, "{r}");
+    // Not found: q3 retrieves nothing; an answer its passages do not back
+    // counts too (the support check).
+    assert!(get("not_found_rate") >= 1.0 / 3.0 - 1e-9, "{r}");
     // Greedy SmolLM2 names Paris from the passage.
     assert!(get("answer_contains_gold") >= 1.0 / 3.0, "{r}");
     for k in [
@@ -136,6 +138,8 @@ fn qa_scores_answers_retrieval_and_citations() {
         "token_f1",
         "valid_citations",
         "citation_precision",
+        "unsupported_rate",
+        "chosen_citations",
     ] {
         assert!((0.0..=1.0).contains(&get(k)), "{k}: {r}");
     }

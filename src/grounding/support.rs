@@ -88,12 +88,34 @@ pub fn warning(sentences: &[SentenceSupport]) -> Option<String> {
     (!quoted.is_empty()).then(|| format!("(not supported by the sources: {})", quoted.join(" ")))
 }
 
-/// Checks `answer` against the passages it was written from.
-pub fn check(answer: &str, passages: &[Passage]) -> Support {
+/// Checks `answer` against the passages it was written from. `cut` says
+/// the answer was stopped by the token limit: its last sentence, when it
+/// has no closing punctuation, is a fragment ("members have **6") and is
+/// left neutral rather than judged.
+pub fn check(answer: &str, passages: &[Passage], cut: bool) -> Support {
     let held: Vec<(usize, Held)> = passages.iter().map(|p| (p.n, Held::of(&p.text))).collect();
-    let sentences: Vec<SentenceSupport> = sentences(answer)
+    let all = sentences(answer);
+    let last = all.len().saturating_sub(1);
+    let sentences: Vec<SentenceSupport> = all
         .into_iter()
-        .map(|s| check_sentence(&s, &held))
+        .enumerate()
+        .map(|(i, s)| {
+            let fragment = cut
+                && i == last
+                && !s
+                    .trim_end_matches(['*', '_', ')', '"', '”', '\'', ' '])
+                    .ends_with(['.', '!', '?', '。', '！', '？', ']']);
+            if fragment {
+                SentenceSupport {
+                    text: s,
+                    verdict: Verdict::Neutral,
+                    passage: None,
+                    missing: Vec::new(),
+                }
+            } else {
+                check_sentence(&s, &held)
+            }
+        })
         .collect();
     let supported = sentences.iter().any(|s| s.verdict == Verdict::Supported)
         && !sentences.iter().any(|s| s.verdict == Verdict::Unsupported);
@@ -297,26 +319,33 @@ mod tests {
         let s = check(
             "You can return items within 30 days of delivery [1].",
             &passages(KB),
+            false,
         );
         assert!(s.supported, "{s:?}");
         assert_eq!(s.sentences[0].passage, Some(1));
         let s = check(
             "Plus costs €49 a year. TB-204 means your card was declined.",
             &passages(KB),
+            false,
         );
         assert!(s.supported, "{s:?}");
     }
 
     #[test]
     fn a_price_or_code_not_in_any_passage_is_unsupported() {
-        let s = check("Tallybird Plus costs €59 a year [2].", &passages(KB));
+        let s = check("Tallybird Plus costs €59 a year [2].", &passages(KB), false);
         assert!(!s.supported);
         assert_eq!(s.sentences[0].missing, ["59"]);
-        let s = check("Error TB-209 means the card was declined.", &passages(KB));
+        let s = check(
+            "Error TB-209 means the card was declined.",
+            &passages(KB),
+            false,
+        );
         assert!(!s.supported, "{s:?}");
         let s = check(
             "It boils at approximately 4,120 degrees Celsius.",
             &passages(KB),
+            false,
         );
         assert!(!s.supported);
         assert!(s.warning().unwrap().contains("4,120 degrees"));
@@ -324,9 +353,9 @@ mod tests {
 
     #[test]
     fn words_the_passages_lack_are_unsupported_and_names_must_match() {
-        let s = check("Yes, you can pay with bitcoin.", &passages(KB));
+        let s = check("Yes, you can pay with bitcoin.", &passages(KB), false);
         assert!(!s.supported, "{s:?}");
-        let s = check("We also accept Bitcoin and cards.", &passages(KB));
+        let s = check("We also accept Bitcoin and cards.", &passages(KB), false);
         assert!(!s.supported, "{s:?}");
         assert!(s.sentences[0].missing.contains(&"bitcoin".to_string()));
     }
@@ -336,20 +365,22 @@ mod tests {
         let s = check(
             "You can return items within 30 days of delivery [2].",
             &passages(KB),
+            false,
         );
         assert!(!s.supported);
-        let s = check("Return items within 30 days [1][2].", &passages(KB));
+        let s = check("Return items within 30 days [1][2].", &passages(KB), false);
         assert!(s.supported);
     }
 
     #[test]
     fn neutral_sentences_neither_support_nor_spoil() {
-        let s = check("Yes. I hope this helps!", &passages(KB));
+        let s = check("Yes. I hope this helps!", &passages(KB), false);
         assert!(!s.supported && !s.any_supported());
         assert!(s.sentences.iter().all(|x| x.verdict == Verdict::Neutral));
         let s = check(
             "Yes. Returns are accepted within 30 days. Thanks!",
             &passages(KB),
+            false,
         );
         assert!(s.supported, "{s:?}");
         assert_eq!(s.warning(), None);
@@ -358,9 +389,21 @@ mod tests {
     #[test]
     fn chinese_sentences_are_checked_by_their_words() {
         let ps = passages(&["退货期限是收货后30天。"]);
-        assert!(check("退货期限是30天。", &ps).supported);
-        assert!(!check("退货期限是60天。", &ps).supported);
-        assert!(!check("我们接受比特币付款。", &ps).supported);
+        assert!(check("退货期限是30天。", &ps, false).supported);
+        assert!(!check("退货期限是60天。", &ps, false).supported);
+        assert!(!check("我们接受比特币付款。", &ps, false).supported);
+    }
+
+    #[test]
+    fn a_sentence_cut_by_the_token_limit_is_not_judged() {
+        let answer = "Returns are accepted within 30 days [1]. Plus members have **6";
+        assert!(!check(answer, &passages(KB), false).supported);
+        let s = check(answer, &passages(KB), true);
+        assert!(s.supported, "{s:?}");
+        assert_eq!(s.sentences[1].verdict, Verdict::Neutral);
+        // A finished last sentence is still judged.
+        let s = check("Plus costs €99 a year.", &passages(KB), true);
+        assert!(!s.supported);
     }
 
     #[test]

@@ -196,7 +196,8 @@ const GENERAL: &str = "just got get gets getting gotten say says said still now 
     morning tonight day days find found work works show shows mean means isn don didn doesn \
     hasn haven won wasn aren couldn wouldn shouldn ll ve re t s m d able anyway actually maybe \
     probably there here via etc yes yeah hmm guys instead somewhere else anymore hope glad \
-    assist assistance welcome great further questions question \
+    assist assistance welcome great further questions question sorry apologies apologise \
+    apologize unfortunately \
     可以 吗 呢 吧 啊 什么 怎么 怎样 如何 多少 多久 哪里 哪儿 哪个 为什么 是 的 了 我 你 您 我们 \
     你们 他 她 它 有 没有 能 能否 会 要 想 请 在 和 与 或 这 那 这个 那个 一个 就 都 也 还 很 \
     需要 应该 是否 一下 知道 告诉 问 问题 谢谢 你好";

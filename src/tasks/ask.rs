@@ -222,7 +222,7 @@ mod tests {
             .await
             .unwrap()
             .reply;
-        assert!(r.found && !r.supported, "{r:?}");
+        assert!(!r.found && !r.supported, "{r:?}");
         assert_eq!(r.support[0].missing, ["45"]);
         assert_eq!(sink.0, said, "without strict checks the answer streams");
 
@@ -291,6 +291,33 @@ mod tests {
         let r = answer(&checked(false, true), &q, model).await.unwrap();
         assert_eq!(r.citations.len(), 1);
         assert_eq!(r.citations[0].via, Via::Overlap);
+    }
+
+    #[tokio::test]
+    async fn inline_citations_constrain_the_answer_itself() {
+        use crate::tasks::policy::{Checks, Citations};
+        let (m, model) = testkit::model(
+            ScriptedModel::new(4096).reply("You can return an item within 30 days [1]."),
+        );
+        let mut a = ask(32, 0.0);
+        a.retrieval.checks = Checks {
+            strict: false,
+            citations: Citations::Inline,
+        };
+        let q = question("How many days do I have to return an item?");
+        let r = answer(&a, &q, model).await.unwrap();
+        let requests = m.requests();
+        assert_eq!(requests.len(), 1, "no second step");
+        let Some(crate::model::Constraint::Regex(re)) = &requests[0].params.constraint else {
+            panic!("the answer is constrained: {:?}", requests[0].params);
+        };
+        let n = r.passages.len();
+        let numbers: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        assert!(
+            re.contains(&format!(r"\[({})\]", numbers.join("|"))),
+            "{re}"
+        );
+        assert_eq!((r.citations[0].n, r.citations[0].via), (1, Via::Marker));
     }
 
     #[tokio::test]

@@ -283,14 +283,24 @@ pub async fn answer<S: Sink + ?Sized>(
         citations.extend(grounding::attribute(&answer, &fitted.passages));
     }
     let support = match checks {
-        Some(_) => support::check(&answer, &fitted.passages),
+        Some(_) => support::check(
+            &answer,
+            &fitted.passages,
+            finished.finish_reason == "length",
+        ),
         None => Support {
             supported: true,
             sentences: Vec::new(),
         },
     };
+    // Found means the sources back the answer, at least in part: some
+    // sentence is supported, or nothing in it is unsupported and it cites
+    // a passage. A citation alone (the step always picks one) does not
+    // make an answer whose every claim is unsupported found.
+    let backed = support.any_supported()
+        || (!citations.is_empty() && support.unsupported().next().is_none());
     let mut reply = GroundedReply {
-        found: !(checks.is_some() && citations.is_empty() && !support.any_supported()),
+        found: checks.is_none() || backed,
         answer,
         citations,
         citations_valid,
