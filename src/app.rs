@@ -185,9 +185,16 @@ impl Root {
     }
 
     /// Where passages come from, for `index` (none: nothing is found).
-    pub fn retrieval(&self, index: Option<KnowledgeIndex>) -> Retrieval {
+    pub fn retrieval(&self, index: Option<KnowledgeIndex>) -> Result<Retrieval, AppError> {
         let r = &self.settings.settings.retrieval;
-        Retrieval {
+        if !(0.0..=1.0).contains(&r.min_coverage) {
+            return Err(AppError::usage(format!(
+                "min_coverage is a share of the question, between 0 and 1, got {} (from {})",
+                r.min_coverage,
+                self.settings.origin("retrieval.min_coverage")
+            )));
+        }
+        Ok(Retrieval {
             index: index.map(Arc::new),
             top_k: r.top_k as usize,
             relevance: crate::grounding::Relevance {
@@ -199,7 +206,7 @@ impl Root {
                 citations: self.settings.settings.grounding.citations,
             },
             chunking: self.chunking(),
-        }
+        })
     }
 
     /// What to load for the model setting `setting` (the configured one,
@@ -296,7 +303,7 @@ impl Root {
     /// `lore ask` over `index` (none with `--no-index`).
     pub fn ask(&self, index: Option<KnowledgeIndex>) -> Result<Ask, AppError> {
         Ok(Ask {
-            retrieval: self.retrieval(index),
+            retrieval: self.retrieval(index)?,
             prompt: TemplatePrompt::qa(self.template("qa")?),
             not_found: self.settings.settings.retrieval.not_found.clone(),
             params: self.gen_params()?,
@@ -371,7 +378,7 @@ impl Root {
         let parts = self.support_parts()?;
         Ok(Agent {
             model,
-            retrieval: self.retrieval(index),
+            retrieval: self.retrieval(index)?,
             prompt: parts.prompt,
             policy: parts.policy,
             classifier: parts.classifier,
@@ -390,7 +397,7 @@ impl Root {
             model,
             load_model: self.model_loader(),
             open_index: self.index_opener(),
-            retrieval: self.retrieval(index),
+            retrieval: self.retrieval(index)?,
             qa: self.template("qa")?,
             not_found: self.settings.settings.retrieval.not_found.clone(),
             params: self.gen_params()?,

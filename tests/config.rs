@@ -163,3 +163,27 @@ fn an_unknown_citation_mode_is_one_line_naming_the_choices() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("grounding.citations"));
 }
+
+#[test]
+fn a_coverage_outside_zero_to_one_is_a_usage_error_naming_its_origin() {
+    let env = TestEnv::new();
+    for value in ["1.5", "-0.2"] {
+        let out = env
+            .bare()
+            .env("LORE_RETRIEVAL__MIN_COVERAGE", value)
+            .env("LORE_MODELS_DIR", env.path("no-models"))
+            .args(["ask", "How long do I have to return an item?"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        let err = stderr_of(&out);
+        assert!(err.contains("min_coverage"), "{err}");
+        assert!(err.contains("LORE_RETRIEVAL__MIN_COVERAGE"), "{err}");
+        // The first run also says it indexed the sample knowledge base.
+        assert_eq!(
+            err.lines().filter(|l| l.contains("error")).count(),
+            1,
+            "{err}"
+        );
+    }
+}

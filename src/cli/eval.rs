@@ -134,7 +134,7 @@ async fn run_grounding(root: &Root, args: EvalGroundingArgs) -> anyhow::Result<(
     let probes = grounding::read_probes(&args.on, &args.off).map_err(AppError::from)?;
     let progress = Stderr::new();
     let index = root.open_index(&root.settings.settings.index.name, &progress)?;
-    let retrieval = root.retrieval(None);
+    let retrieval = root.retrieval(None)?;
     let report = grounding::report(&index, &probes, retrieval.top_k, retrieval.relevance)
         .map_err(AppError::from)?;
     let json = root.settings.settings.output.format != OutputFormat::Text;
@@ -182,7 +182,7 @@ fn run_retrieval(root: &Root, args: EvalRetrievalArgs) -> anyhow::Result<()> {
         args.limit,
         retrieval::Scoring {
             boosts,
-            relevance: root.retrieval(None).relevance,
+            relevance: root.retrieval(None)?.relevance,
         },
         root.chunking(),
     )
@@ -215,7 +215,7 @@ async fn run_qa(root: &Root, args: EvalQaArgs) -> anyhow::Result<()> {
         .await?
         .map_err(AppError::from)?;
     let ask = Ask {
-        retrieval: root.retrieval(Some(idx)),
+        retrieval: root.retrieval(Some(idx))?,
         prompt: TemplatePrompt::qa(root.template("qa")?),
         not_found: String::new(),
         params: eval_params(&root.gen_params()?),
