@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::ratio;
 use super::retrieval::{input_err, EvalError};
-use crate::grounding::{passages_from, Relevance};
+use crate::grounding::Relevance;
 use crate::index::{Hit, KnowledgeIndex, SearchOptions};
 
 /// One question of the calibration set.
@@ -132,12 +132,14 @@ pub fn sweep(
         .map(|rule| {
             let (mut ff, mut ff_zh, mut miss, mut article) = (0, 0, 0, 0);
             for (p, h) in probes.iter().zip(&hits) {
-                let passages = passages_from(h.clone(), *rule);
-                match (p.on_topic, passages.is_empty()) {
+                match (p.on_topic, !rule.found(h)) {
                     (true, true) => miss += 1,
                     (true, false) => {
                         let want = p.article.as_deref().unwrap_or("\u{0}");
-                        article += passages.iter().any(|x| x.path.ends_with(want)) as usize;
+                        article += h
+                            .iter()
+                            .any(|x| x.score >= rule.min_score && x.path.ends_with(want))
+                            as usize;
                     }
                     (false, false) => {
                         ff += 1;

@@ -283,8 +283,8 @@ pub fn retrieval(
         let t = Instant::now();
         let hits = idx.search(text, &opts)?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-        refused += relevance.admit(hits.clone()).is_empty() as usize;
-        refused_by_score += score_only.admit(hits.clone()).is_empty() as usize;
+        refused += !relevance.found(&hits) as usize;
+        refused_by_score += !score_only.found(&hits) as usize;
         let mut seen = HashSet::new();
         let ranked: Vec<String> = hits
             .iter()

@@ -115,15 +115,19 @@ impl Relevance {
     /// passages that answer a part of the question stay with the one that
     /// matched most of it.
     pub fn admit(&self, hits: Vec<Hit>) -> Vec<Hit> {
-        let scored: Vec<Hit> = hits
-            .into_iter()
-            .filter(|h| h.score >= self.min_score)
-            .collect();
-        if scored.iter().any(|h| h.coverage >= self.min_coverage) {
-            scored
-        } else {
-            Vec::new()
+        if !self.found(&hits) {
+            return Vec::new();
         }
+        hits.into_iter()
+            .filter(|h| h.score >= self.min_score)
+            .collect()
+    }
+
+    /// Whether `hits` hold anything relevant: a hit scoring `min_score`
+    /// that covers `min_coverage` of the question.
+    pub fn found(&self, hits: &[Hit]) -> bool {
+        hits.iter()
+            .any(|h| h.score >= self.min_score && h.coverage >= self.min_coverage)
     }
 }
 
@@ -307,17 +311,6 @@ pub fn renumber(passages: &mut [Passage]) {
     for (i, p) in passages.iter_mut().enumerate() {
         p.n = i + 1;
     }
-}
-
-/// The citations of `answer`: its valid `[n]` markers, or without any, the
-/// passage it is attributed to by overlap; and whether every marker was
-/// valid.
-pub fn cite(answer: &str, passages: &[Passage]) -> (Vec<Citation>, bool) {
-    let (mut citations, valid) = check_citations(answer, passages);
-    if citations.is_empty() {
-        citations.extend(attribute(answer, passages));
-    }
-    (citations, valid)
 }
 
 /// The footnotes printed after a text answer.

@@ -70,11 +70,6 @@ impl Support {
             .iter()
             .any(|s| s.verdict == Verdict::Supported)
     }
-
-    /// The line printed after an answer with unsupported sentences.
-    pub fn warning(&self) -> Option<String> {
-        warning(&self.sentences)
-    }
 }
 
 /// `(not supported by the sources: "…" "…")` for the unsupported sentences,
@@ -348,7 +343,7 @@ mod tests {
             false,
         );
         assert!(!s.supported);
-        assert!(s.warning().unwrap().contains("4,120 degrees"));
+        assert!(warning(&s.sentences).unwrap().contains("4,120 degrees"));
     }
 
     #[test]
@@ -383,7 +378,7 @@ mod tests {
             false,
         );
         assert!(s.supported, "{s:?}");
-        assert_eq!(s.warning(), None);
+        assert_eq!(warning(&s.sentences), None);
     }
 
     #[test]

@@ -12,8 +12,14 @@ use tantivy::tokenizer::{
 
 use super::chunk::is_cjk;
 
-/// English: lower-cased, folded, stop words out, stemmed.
+/// English: lower-cased, folded, stop words out, stemmed. Built once:
+/// every search and every support check analyses text with it.
 pub fn english() -> TextAnalyzer {
+    static EN: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
+    EN.get_or_init(build_english).clone()
+}
+
+fn build_english() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
@@ -25,6 +31,11 @@ pub fn english() -> TextAnalyzer {
 
 /// Chinese, Japanese and Korean runs, cut into words by jieba.
 pub fn cjk() -> TextAnalyzer {
+    static CJK: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
+    CJK.get_or_init(build_cjk).clone()
+}
+
+fn build_cjk() -> TextAnalyzer {
     // jieba emits the spaces between runs as tokens; they would match
     // every chunk.
     TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())

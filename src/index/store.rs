@@ -543,21 +543,6 @@ impl KnowledgeIndex {
                 text_of(self.f.headings)
             ));
             let coverage = analysis::coverage(&weights, &held.set());
-            if std::env::var_os("LORE_DEBUG_COV").is_some() {
-                let set = held.set();
-                let d: Vec<String> = weights
-                    .iter()
-                    .map(|w| {
-                        format!(
-                            "{}{}:{:.1}",
-                            if set.holds(w.cjk, &w.term) { "+" } else { "-" },
-                            w.term,
-                            w.idf
-                        )
-                    })
-                    .collect();
-                eprintln!("COV {coverage:.2} {score:.1} {}", d.join(" "));
-            }
             hits.push(Hit {
                 score,
                 path: text_of(self.f.source),

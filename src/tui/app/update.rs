@@ -384,22 +384,13 @@ fn support_hint(unsupported: &[String], withheld: bool) -> Option<String> {
 
 /// `text` on one line, cut to `cols` columns with an ellipsis when longer.
 fn clip(text: &str, cols: usize) -> String {
-    use unicode_segmentation::UnicodeSegmentation;
     use unicode_width::UnicodeWidthStr;
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.width() <= cols {
         return one_line;
     }
-    let mut out = String::new();
-    let mut w = 0;
-    for g in one_line.graphemes(true) {
-        // Room is kept for the ellipsis.
-        if w + g.width() + 1 > cols {
-            break;
-        }
-        out.push_str(g);
-        w += g.width();
-    }
+    // Room is kept for the ellipsis.
+    let mut out = crate::tui::markdown::truncate(&one_line, cols.saturating_sub(1));
     out.truncate(out.trim_end().len());
     out.push('…');
     out

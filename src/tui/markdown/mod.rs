@@ -31,6 +31,7 @@ use self::table::Table;
 use self::wrap::{blanks, clean, spans_width, wrap_into};
 use crate::tui::theme::Theme;
 
+pub(crate) use self::wrap::truncate;
 pub use self::wrap::wrap;
 
 const HASHES: &str = "######";

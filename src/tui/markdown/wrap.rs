@@ -267,7 +267,7 @@ impl Wrapper<'_, '_> {
 }
 
 /// Cuts `s` to at most `width` columns.
-pub(super) fn truncate(s: &str, width: usize) -> String {
+pub(crate) fn truncate(s: &str, width: usize) -> String {
     let mut out = String::new();
     let mut w = 0;
     for g in s.graphemes(true) {
