@@ -74,9 +74,10 @@ impl<E: std::error::Error + 'static> std::error::Error for BatchError<E> {
 
 /// Items in flight at once for `requested` (0 is automatic).
 ///
-/// On a CPU, batched requests ran about 3x slower than one at a time in
-/// mistral.rs 0.8.1 (12 items: 1.32 items/s at 1, 0.45 at 4), so only GPUs
-/// get several in flight by default.
+/// On a CPU, batched requests run several times slower than one at a time
+/// in mistral.rs 0.8.1, even with the tiled matmul in `vendor/` (60
+/// question_type items, zero-shot, SmolLM2 on 2 cores: 3.45 items/s at 1,
+/// 0.42 at 4), so only GPUs get several in flight by default.
 fn in_flight(classifier: &Classifier<'_>, requested: u32) -> usize {
     match requested {
         0 if classifier.on_gpu() => 4,
