@@ -8,9 +8,8 @@
 #
 # Uses the default model (Q8_0) unless LORE_BENCH_MODEL names a GGUF file.
 # Both use the model's own default system prompt, so the texts match.
-# If llama-cpp-python is importable (scripts/bench-engine.sh installs it), its
-# figure on the same file is printed for reference, with as many threads as
-# cores; scripts/bench-engine.sh is the lore-vs-llama.cpp benchmark.
+# lore against llama.cpp is scripts/bench-engine.sh (same files, same
+# thread count, interleaved).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,11 +37,8 @@ for i in $(seq 1 "$runs"); do
     if (( i % 2 )); then run_raw "$i"; run_lore "$i"; else run_lore "$i"; run_raw "$i"; fi
 done
 
-# scripts/bench-engine.sh builds llama-cpp-python into this venv.
-py=python3
-[[ -x "$HOME/.cache/lore/llama-venv/bin/python" ]] && py="$HOME/.cache/lore/llama-venv/bin/python"
-"$py" - "$tmp" "$runs" "$model" "$prompt" "$max_tokens" <<'PY'
-import json, os, statistics, sys
+python3 - "$tmp" "$runs" "$model" "$prompt" "$max_tokens" <<'PY'
+import json, statistics, sys
 tmp, runs, model, prompt, max_tokens = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 def load(kind):
     return [json.load(open(f"{tmp}/{kind}.{i}.json")) for i in range(1, runs + 1)]
@@ -58,20 +54,4 @@ for name, rows in (("raw", raw), ("lore", lore)):
     print(f"{name:8} {med(rows, 'generated_tokens_per_s'):10.1f} {med(rows, 'time_to_first_token_s'):8.3f} "
           f"{med(rows, 'prompt_tokens_per_s'):13.1f}")
 print(f"ratio lore/raw generated tok/s: {med(lore, 'generated_tokens_per_s') / med(raw, 'generated_tokens_per_s'):.3f}")
-try:
-    import time
-    from llama_cpp import Llama
-except ImportError:
-    print("llama.cpp: llama-cpp-python not importable, skipped (reference only)")
-else:
-    # llama-cpp-python defaults to half the cores; compare at the same count.
-    threads = os.cpu_count()
-    llm = Llama(model_path=model, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
-    start = time.perf_counter(); first = None; n = 0
-    for chunk in llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=max_tokens,
-                                            temperature=0, stream=True):
-        if chunk["choices"][0]["delta"].get("content"):
-            first = first or time.perf_counter(); n += 1
-    end = time.perf_counter()
-    print(f"llama.cpp {max(n - 1, 0) / (end - first):10.1f} {first - start:8.3f}  (reference, {threads} threads)")
 PY
