@@ -5,7 +5,8 @@
 # each set into examples (for few-shot and knn) and held-out test items.
 #
 # usage: scripts/eval-classify.sh [TEST_ITEMS=200] [CONCURRENCY=4]
-# env:   LORE (binary, default: cargo build), LORE_DATA (../shared/data)
+# env:   LORE (binary, default: cargo build), LORE_DATA (../shared/data),
+#        SETS (qt vt), METHODS (knn zero-shot zero-shot-j few-shot)
 set -euo pipefail
 n=${1:-200}
 j=${2:-4}
@@ -52,12 +53,22 @@ run() { # set label method concurrency [flags...]
     fi
     python3 -c "import json,sys; v=json.load(open(sys.argv[1])); print('%-14s %-22s %4d %9.3f %9.3f %8.2f' % ('$set', '$what', $conc, v['accuracy'], v['macro_f1'], v['items_per_s']))" "$work/out.json"
 }
+# METHODS picks some of: knn zero-shot zero-shot-j few-shot (default: all).
+want() { [[ " ${METHODS:-knn zero-shot zero-shot-j few-shot} " == *" $1 "* ]]; }
 # Concurrency is compared on zero-shot only: on a CPU it slows mistral.rs
 # down (see classify.concurrency), and few-shot prompts are 4x longer.
 for set in ${SETS:-qt vt}; do
     name=$([[ $set == qt ]] && echo qtype || echo vader)
-    run "$set" knn 1 --method knn --examples "$work/${set}_examples.tsv" | sed "s/^$set /$name/"
-    run "$set" zero-shot 1 | sed "s/^$set /$name/"
-    run "$set" zero-shot "$j" | sed "s/^$set /$name/"
-    run "$set" "few-shot (k=4)" 1 --examples "$work/${set}_examples.tsv" | sed "s/^$set /$name/"
+    if want knn; then
+        run "$set" knn 1 --method knn --examples "$work/${set}_examples.tsv" | sed "s/^$set /$name/"
+    fi
+    if want zero-shot; then
+        run "$set" zero-shot 1 | sed "s/^$set /$name/"
+    fi
+    if want zero-shot-j; then
+        run "$set" zero-shot "$j" | sed "s/^$set /$name/"
+    fi
+    if want few-shot; then
+        run "$set" "few-shot (k=4)" 1 --examples "$work/${set}_examples.tsv" | sed "s/^$set /$name/"
+    fi
 done

@@ -4,13 +4,16 @@
 //! the conversation service and hand them down; nothing below this module
 //! reads settings or knows about flags.
 //!
-//! Slow steps report through [`Progress`], so the CLI can draw a spinner
-//! or a bar while the TUI (which owns the screen) stays silent.
+//! Slow steps report through [`Progress`] (`src/progress.rs`), so the CLI
+//! can draw a spinner or a bar while the TUI (which owns the screen) stays
+//! silent.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::catalogue::{self, Catalogue};
 use crate::engine::gguf::{self, QuantType};
+use crate::engine::spec::SpecError;
 use crate::engine::{Engine, LoadOptions, ModelSpec};
 use crate::error::{AppError, Exit};
 use crate::index::chunk::ChunkOptions;
@@ -20,7 +23,7 @@ use crate::index::KnowledgeIndex;
 use crate::model::{GenParams, Model, ModelError};
 use crate::prompts::{Library, Template};
 use crate::sessions::Store;
-use crate::settings::Loaded;
+use crate::settings::{Layer, Loaded};
 use crate::tasks::ask::Ask;
 use crate::tasks::classify;
 use crate::tasks::conversation::SupportParts;
@@ -30,20 +33,7 @@ use crate::tasks::support::{
     self, Agent, HandoverRules, Persona, SupportPolicy, TicketStore, TurnClassifier,
 };
 
-/// How slow work is shown. Every method has a silent default.
-pub trait Progress: Send + Sync {
-    /// A line for the user (the CLI prints it on stderr).
-    fn note(&self, _message: &str) {}
-    /// Work called `what` starts; `total` steps, or 0 when unknown.
-    fn start(&self, _what: &str, _total: u64) {}
-    fn advance(&self, _done: u64, _total: u64) {}
-    fn finish(&self) {}
-}
-
-/// Shows nothing: for the TUI and for tests.
-pub struct Silent;
-
-impl Progress for Silent {}
+pub use crate::progress::{Progress, Silent};
 
 /// The settings, turned into lore's working parts on request.
 #[derive(Clone)]
@@ -54,7 +44,26 @@ pub struct Root {
 }
 
 impl Root {
+    /// The settings with the catalogue's values for the configured model
+    /// beneath the user's own (a file, variable or flag still wins).
     pub fn new(settings: Loaded, verbose: bool) -> Root {
+        let settings = match catalogue_entry(&settings.settings.model.path) {
+            Some(entry) => {
+                let layer = Layer {
+                    name: format!("model catalogue ({})", entry.name),
+                    values: entry
+                        .settings_values()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                    setters: Default::default(),
+                };
+                // The catalogue's values are checked by the test suite; a
+                // merge failure would leave the user's settings as they are.
+                settings.with_defaults_layer(layer).unwrap_or(settings)
+            }
+            None => settings,
+        };
         Root { settings, verbose }
     }
 
@@ -83,10 +92,18 @@ impl Root {
                 origin("generation.max_tokens")
             )));
         }
+        if !(1.0..=2.0).contains(&g.repeat_penalty) {
+            return Err(AppError::usage(format!(
+                "repeat_penalty must be between 1 (none) and 2, got {} (from {})",
+                g.repeat_penalty,
+                origin("generation.repeat_penalty")
+            )));
+        }
         Ok(GenParams {
             max_tokens: g.max_tokens as usize,
             temperature: g.temperature,
             top_p: g.top_p,
+            repeat_penalty: g.repeat_penalty,
             ..GenParams::default()
         })
     }
@@ -214,48 +231,100 @@ impl Root {
     pub fn resolve_model(&self, setting: &str) -> Result<(ModelSpec, LoadOptions), ModelError> {
         let s = &self.settings.settings;
         let models_dir = s.models_dir();
-        let hint = if setting == gguf::DEFAULT_MODEL {
-            " (install the default model with scripts/fetch-model.sh)".to_string()
-        } else if setting == s.model.path {
-            format!(
-                " (set by {}; `lore models list` shows the models in {})",
-                self.settings.origin("model.path"),
-                models_dir.display()
-            )
+        let set_by = if setting == s.model.path {
+            format!("set by {}; ", self.settings.origin("model.path"))
         } else {
-            format!(
-                " (`lore models list` shows the models in {})",
-                models_dir.display()
-            )
+            String::new()
         };
-        let spec = crate::engine::spec::resolve(setting, &models_dir, &hint)?;
+        let entry = Catalogue::builtin().get(setting.trim());
+        let spec = match entry {
+            Some(entry) => {
+                let file = models_dir.join(entry.run_file());
+                if !file.is_file() {
+                    return Err(SpecError::NotFound {
+                        path: file,
+                        hint: format!(
+                            " ({set_by}{} is not installed: scripts/fetch-model.sh {} installs it)",
+                            entry.name, entry.name
+                        ),
+                    }
+                    .into());
+                }
+                crate::engine::spec::resolve(&file.display().to_string(), &models_dir, "")?
+            }
+            None => {
+                let looks_like_name = !setting.contains(['/', '\\', '.'])
+                    || Catalogue::builtin().closest(setting).is_some()
+                        && !setting.to_ascii_lowercase().ends_with(".gguf");
+                let hint = if looks_like_name {
+                    let hint = catalogue::unknown_name_hint(setting);
+                    format!(" ({set_by}{}", &hint[2..])
+                } else {
+                    format!(
+                        " ({set_by}`lore models list` shows the catalogue and the models in {})",
+                        models_dir.display()
+                    )
+                };
+                crate::engine::spec::resolve(setting, &models_dir, &hint)?
+            }
+        };
+        let context = match s.model.context {
+            0 => entry
+                .or_else(|| spec_entry(&spec))
+                .map(|e| e.settings.context as usize),
+            n => Some(n as usize),
+        };
         let opts = LoadOptions {
             force_cpu: s.model.cpu,
             chat_template: Some(&s.model.chat_template)
                 .filter(|t| !t.is_empty())
                 .map(PathBuf::from),
             verbose: self.verbose,
+            context,
         };
         Ok((spec, opts))
     }
 
-    /// Makes the Q8_0 default model from its Q4_1 original on first use.
-    pub fn prepare_default_model(&self, progress: &dyn Progress) -> Result<(), ModelError> {
-        let s = &self.settings.settings;
-        let models_dir = s.models_dir();
-        let target = models_dir.join(gguf::DEFAULT_MODEL);
-        let source = models_dir.join(gguf::DEFAULT_SOURCE);
-        if s.model.path != gguf::DEFAULT_MODEL || target.exists() || !source.exists() {
+    /// Makes a catalogue model's converted file from the file as published,
+    /// on first use (SmolLM2's Q4_1 becomes Q8_0, since candle's CPU kernels
+    /// are fastest on Q8_0).
+    pub fn prepare_model(&self, setting: &str, progress: &dyn Progress) -> Result<(), ModelError> {
+        let Some(entry) = catalogue_entry(setting) else {
+            return Ok(());
+        };
+        let Some(convert) = &entry.convert else {
+            return Ok(());
+        };
+        let models_dir = self.settings.settings.models_dir();
+        let target = models_dir.join(&convert.file);
+        let source = models_dir.join(&entry.file);
+        if target.exists() || !source.exists() {
             return Ok(());
         }
-        progress.note(&format!(
-            "preparing the default model once: {} -> Q8_0",
-            source.display()
-        ));
-        quantize(&source, &target, QuantType::Q8_0, false, progress).map_err(|e| ModelError::Load {
+        let load_err = |message: String| ModelError::Load {
             path: source.display().to_string(),
-            message: format!("cannot make the Q8_0 default model: {e}"),
-        })
+            message,
+        };
+        let quant = QuantType::parse(&convert.to).ok_or_else(|| {
+            load_err(format!(
+                "the catalogue names an unknown type {}",
+                convert.to
+            ))
+        })?;
+        let only = gguf::parse_types(&convert.types).map_err(load_err)?;
+        progress.note(&format!(
+            "preparing {} once: {} -> {}",
+            entry.name,
+            source.display(),
+            quant.name()
+        ));
+        quantize(&source, &target, quant, Some(&only), false, progress)
+            .map_err(|e| load_err(format!("cannot make {}: {e}", target.display())))
+    }
+
+    /// The configured model's first-use conversion, if any.
+    pub fn prepare_default_model(&self, progress: &dyn Progress) -> Result<(), ModelError> {
+        self.prepare_model(&self.settings.settings.model.path, progress)
     }
 
     /// Loads the configured model (making the default model first when
@@ -277,6 +346,8 @@ impl Root {
             ..self.clone()
         };
         Arc::new(move |setting: &str| {
+            root.prepare_model(setting, &Silent)
+                .map_err(|e| e.to_string())?;
             let (spec, opts) = root.resolve_model(setting).map_err(|e| e.to_string())?;
             let name = spec.name();
             let load = async move {
@@ -406,17 +477,37 @@ impl Root {
     }
 }
 
-/// Re-quantizes a GGUF file, reporting tensors done.
+/// The catalogue entry a model setting names: by name, or by the file
+/// it points at.
+pub fn catalogue_entry(setting: &str) -> Option<&'static catalogue::Entry> {
+    let catalogue = Catalogue::builtin();
+    let setting = setting.trim();
+    catalogue.get(setting).or_else(|| {
+        let file = Path::new(setting).file_name()?.to_str()?;
+        catalogue.by_file(file)
+    })
+}
+
+fn spec_entry(spec: &ModelSpec) -> Option<&'static catalogue::Entry> {
+    match spec {
+        ModelSpec::Gguf { file, .. } => Catalogue::builtin().by_file(file),
+        _ => None,
+    }
+}
+
+/// Re-quantizes a GGUF file (only the matrices of the types in `only`,
+/// when given), reporting tensors done.
 pub fn quantize(
     input: &Path,
     output: &Path,
     quant: QuantType,
+    only: Option<&[gguf::TensorType]>,
     force: bool,
     progress: &dyn Progress,
 ) -> Result<(), gguf::ModelFileError> {
     let started = std::time::Instant::now();
     progress.start("quantizing", 0);
-    let result = gguf::quantize(input, output, quant, force, |done, total| {
+    let result = gguf::quantize(input, output, quant, only, force, |done, total| {
         progress.advance(done as u64, total as u64)
     });
     progress.finish();

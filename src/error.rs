@@ -13,6 +13,7 @@ pub enum Exit {
     Usage = 2,
     ModelLoad = 3,
     TooLarge = 4,
+    Download = 5,
     Interrupted = 130,
 }
 
@@ -150,5 +151,24 @@ pub fn task_error(e: crate::tasks::TaskError) -> anyhow::Error {
         TaskError::Prompt(e) => AppError::from(e).into(),
         TaskError::Index(e) => AppError::from(e).into(),
         TaskError::Input(m) => AppError::usage(m).into(),
+    }
+}
+
+impl From<crate::download::DownloadError> for AppError {
+    fn from(e: crate::download::DownloadError) -> AppError {
+        use crate::download::DownloadError;
+        let exit = match &e {
+            DownloadError::Usage(_)
+            | DownloadError::NotFound { .. }
+            | DownloadError::Ambiguous { .. }
+            | DownloadError::NoGguf { .. } => Exit::Usage,
+            DownloadError::Write { .. } => Exit::Failure,
+            DownloadError::Network { .. }
+            | DownloadError::Denied { .. }
+            | DownloadError::Http { .. }
+            | DownloadError::Interrupted { .. }
+            | DownloadError::Checksum { .. } => Exit::Download,
+        };
+        AppError::new(exit, e.to_string())
     }
 }

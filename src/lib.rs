@@ -16,7 +16,9 @@
 //! `tasks::policy`.
 
 pub mod app;
+pub mod catalogue;
 pub mod cli;
+pub mod download;
 pub mod engine;
 pub mod error;
 pub mod eval;
@@ -25,6 +27,7 @@ pub mod grounding;
 pub mod index;
 pub mod model;
 pub mod output;
+pub mod progress;
 pub mod prompts;
 pub mod sample_kb;
 pub mod sessions;

@@ -90,6 +90,8 @@ pub struct GenParams {
     /// 0 is greedy.
     pub temperature: f64,
     pub top_p: f64,
+    /// 1.0 is none; see `generation.repeat_penalty`.
+    pub repeat_penalty: f64,
     pub stop: Vec<String>,
     pub constraint: Option<Constraint>,
 }
@@ -100,6 +102,7 @@ impl Default for GenParams {
             max_tokens: 512,
             temperature: 0.0,
             top_p: 1.0,
+            repeat_penalty: 1.0,
             stop: Vec::new(),
             constraint: None,
         }

@@ -119,4 +119,56 @@ pub const FILES: &[(&str, &str)] = &[
         "help-centre/troubleshooting/product-warranty.md",
         include_str!("../index/help-centre/troubleshooting/product-warranty.md"),
     ),
+    (
+        "help-centre/zh/account/closing-your-account.md",
+        include_str!("../index/help-centre/zh/account/closing-your-account.md"),
+    ),
+    (
+        "help-centre/zh/account/resetting-your-password.md",
+        include_str!("../index/help-centre/zh/account/resetting-your-password.md"),
+    ),
+    (
+        "help-centre/zh/account/two-factor-authentication.md",
+        include_str!("../index/help-centre/zh/account/two-factor-authentication.md"),
+    ),
+    (
+        "help-centre/zh/billing/failed-payments.md",
+        include_str!("../index/help-centre/zh/billing/failed-payments.md"),
+    ),
+    (
+        "help-centre/zh/billing/payment-methods.md",
+        include_str!("../index/help-centre/zh/billing/payment-methods.md"),
+    ),
+    (
+        "help-centre/zh/billing/promo-codes-and-gift-cards.md",
+        include_str!("../index/help-centre/zh/billing/promo-codes-and-gift-cards.md"),
+    ),
+    (
+        "help-centre/zh/billing/refunds.md",
+        include_str!("../index/help-centre/zh/billing/refunds.md"),
+    ),
+    (
+        "help-centre/zh/billing/tallybird-plus-membership.md",
+        include_str!("../index/help-centre/zh/billing/tallybird-plus-membership.md"),
+    ),
+    (
+        "help-centre/zh/contact/contact-us-and-opening-hours.md",
+        include_str!("../index/help-centre/zh/contact/contact-us-and-opening-hours.md"),
+    ),
+    (
+        "help-centre/zh/returns/how-to-return-an-item.md",
+        include_str!("../index/help-centre/zh/returns/how-to-return-an-item.md"),
+    ),
+    (
+        "help-centre/zh/returns/return-policy.md",
+        include_str!("../index/help-centre/zh/returns/return-policy.md"),
+    ),
+    (
+        "help-centre/zh/shipping/shipping-options-and-costs.md",
+        include_str!("../index/help-centre/zh/shipping/shipping-options-and-costs.md"),
+    ),
+    (
+        "help-centre/zh/shipping/tracking-your-order.md",
+        include_str!("../index/help-centre/zh/shipping/tracking-your-order.md"),
+    ),
 ];

@@ -100,6 +100,7 @@ pub struct ModelSettings {
     pub path: String,
     pub cpu: bool,
     pub chat_template: String,
+    pub context: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +108,7 @@ pub struct GenerationSettings {
     pub max_tokens: u32,
     pub temperature: f64,
     pub top_p: f64,
+    pub repeat_penalty: f64,
     pub system: String,
 }
 
@@ -194,6 +196,26 @@ impl Loaded {
                 None => l.name.clone(),
             })
             .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// Puts `layer` right above the built-in defaults, so that every file,
+    /// variable and flag still wins over it: the model catalogue's
+    /// per-model settings.
+    pub fn with_defaults_layer(&self, layer: Layer) -> Result<Loaded, SettingsError> {
+        let mut layers = self.layers.clone();
+        layers.retain(|l| l.name != layer.name);
+        layers.insert(1, layer);
+        Ok(Loaded {
+            settings: merge(&layers)?,
+            layers,
+            warnings: self.warnings.clone(),
+            files: self.files.clone(),
+        })
+    }
+
+    /// Whether anything above the defaults set `key`.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.layers[1..].iter().any(|l| l.values.contains_key(key))
     }
 
     /// Effective values flattened to dotted keys, in key order.

@@ -134,7 +134,11 @@ fn nothing_to_offer_is_silent() {
     let env = TestEnv::new();
     assert!(complete(&env, &["ask", "--index", ""]).is_empty());
     assert!(values(&env, &["sessions", "show", ""]).is_empty());
-    assert!(complete(&env, &["run", "--model", ""]).is_empty());
+    // Only the catalogue's names, which need no directory.
+    assert_eq!(
+        complete(&env, &["run", "--model", ""]),
+        ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+    );
 }
 
 #[test]
@@ -194,8 +198,20 @@ fn model_files_complete() {
     let env = TestEnv::new();
     env.write("data/lore/models/tiny.Q8_0.gguf", "");
     env.write("data/lore/models/notes.txt", "");
-    assert_eq!(complete(&env, &["run", "--model", ""]), ["tiny.Q8_0.gguf"]);
+    assert_eq!(
+        complete(&env, &["run", "--model", ""]),
+        [
+            "smollm2-135m",
+            "qwen2.5-coder-0.5b",
+            "qwen2.5-coder-1.5b",
+            "tiny.Q8_0.gguf"
+        ]
+    );
     assert_eq!(complete(&env, &["ask", "-m", "ti"]), ["tiny.Q8_0.gguf"]);
+    assert_eq!(
+        complete(&env, &["ask", "-m", "qwen"]),
+        ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+    );
     // A word that looks like a path completes as one.
     env.write("work/local.gguf", "");
     assert!(has(

@@ -158,11 +158,19 @@ fn empty_input_is_a_usage_error() {
 #[test]
 fn missing_default_model_exits_3_with_the_fix() {
     let env = TestEnv::new();
-    let out = env.bare().args(["run", "hi"]).output().unwrap();
+    let out = env
+        .bare()
+        .env_remove("LORE_MODEL__PATH")
+        .args(["run", "hi"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
     let err = stderr_of(&out);
-    assert!(err.contains("SmolLM2-135M-Instruct.Q8_0.gguf"), "{err}");
-    assert!(err.contains("scripts/fetch-model.sh"), "{err}");
+    assert!(err.contains("qwen2.5-coder-0.5b is not installed"), "{err}");
+    assert!(
+        err.contains("scripts/fetch-model.sh qwen2.5-coder-0.5b"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "one-line error: {err}");
 }
 

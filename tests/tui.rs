@@ -62,12 +62,13 @@ impl Tmux {
             .env("XDG_DATA_HOME", env.path("data"))
             .env("HF_HOME", env.path("hf"))
             .env("LORE_MODELS_DIR", common::models_dir())
+            .env("LORE_MODEL__PATH", common::MACHINERY_MODEL)
             .env("TERM", "xterm-256color")
             .env_remove("TMUX")
             .env_remove("NO_COLOR")
             .current_dir(env.work());
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LORE_")) {
-            if k != "LORE_MODELS_DIR" {
+            if k != "LORE_MODELS_DIR" && k != "LORE_MODEL__PATH" {
                 tmux.env_remove(k);
             }
         }
@@ -358,6 +359,42 @@ fn asks_the_sample_knowledge_base_and_shows_speed() {
         );
     }
     // Ctrl+C twice quits and the terminal is given back.
+    t.quit();
+}
+
+/// A chat turn on the default model (the other TUI tests run on
+/// `common::MACHINERY_MODEL`).
+#[test]
+fn a_chat_turn_on_the_default_model() {
+    let show = common::TestEnv::new()
+        .lore_default()
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    let show = common::stdout_of(&show);
+    let default = show
+        .lines()
+        .find(|l| l.starts_with("model.path "))
+        .and_then(|l| l.split('"').nth(1))
+        .expect("model.path in config show")
+        .to_string();
+    let t = Tmux::start_with(
+        "chat -t 0 -n 16",
+        100,
+        30,
+        &[("LORE_MODEL__PATH", default.as_str())],
+    );
+    // The status bar names the model and its device once it is loaded,
+    // with the catalogue's context.
+    t.wait_for("the default model to load", 180, |s| {
+        let status = status_line(s);
+        status.contains(" · ") && status.contains("/8192") && !status.contains("loading")
+    });
+    t.type_text("What is the capital of France? Answer in one word.");
+    t.keys(&["Enter"]);
+    t.wait_for("the reply and its speed", 300, |s| {
+        status_line(s).contains("tok/s") && s.contains("Paris")
+    });
     t.quit();
 }
 

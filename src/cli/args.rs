@@ -9,8 +9,9 @@ use crate::settings::{FlagValue, OutputFormat, Sources};
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Model: a GGUF file, a model directory, a name in the models directory,
-    /// or a Hugging Face id [setting: model.path]
+    /// Model: a catalogue name (`lore models list`), a GGUF file, a model
+    /// directory, a name in the models directory, or a Hugging Face id
+    /// [setting: model.path]
     #[arg(long, short = 'm', global = true, value_name = "SPEC", add = clap_complete::ArgValueCompleter::new(completions::models))]
     pub model: Option<String>,
     /// Run on the CPU even when a GPU is available [setting: model.cpu]

@@ -148,10 +148,9 @@ pub async fn run(root: &Root, args: AskArgs) -> anyhow::Result<()> {
     if !reply.citations_valid {
         eprintln!("lore: warning: the answer cites passages that do not exist; they were left out of the sources");
     }
-    if reply.found {
-        if let Some(w) = crate::grounding::support::warning(&reply.support) {
-            eprintln!("lore: {w}");
-        }
+    // Also when the answer counts as not found: it was still shown.
+    if let Some(w) = crate::grounding::support::warning(&reply.support) {
+        eprintln!("lore: {w}");
     }
     let footer = footnotes(&reply.citations, &reply.passages);
     sink.end(&json, footer.as_deref())?;

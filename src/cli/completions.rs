@@ -193,23 +193,31 @@ pub fn templates() -> Vec<CompletionCandidate> {
         .collect()
 }
 
-/// `--model`: the GGUF files in the models directory (the names `lore models
-/// list` shows), and file paths once the word looks like one.
+/// `--model`: the catalogue's names and the GGUF files in the models
+/// directory (what `lore models list` shows), and file paths once the word
+/// looks like one.
 pub fn models(current: &OsStr) -> Vec<CompletionCandidate> {
     let typed = current.to_string_lossy();
-    let mut out: Vec<CompletionCandidate> = settings()
-        .map(|s| {
-            names_in(&s.models_dir(), |p| {
-                p.is_file()
-                    && p.extension()
-                        .is_some_and(|x| x.eq_ignore_ascii_case("gguf"))
-            })
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|n| n.starts_with(typed.as_ref()))
-        .map(CompletionCandidate::new)
+    let mut out: Vec<CompletionCandidate> = crate::catalogue::Catalogue::builtin()
+        .models
+        .iter()
+        .filter(|m| m.name.starts_with(typed.as_ref()))
+        .map(|m| CompletionCandidate::new(&m.name).help(Some(m.description.clone().into())))
         .collect();
+    out.extend(
+        settings()
+            .map(|s| {
+                names_in(&s.models_dir(), |p| {
+                    p.is_file()
+                        && p.extension()
+                            .is_some_and(|x| x.eq_ignore_ascii_case("gguf"))
+                })
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.starts_with(typed.as_ref()))
+            .map(CompletionCandidate::new),
+    );
     if typed.starts_with(['.', '~', '/']) || typed.contains(std::path::MAIN_SEPARATOR) {
         out.extend(PathCompleter::any().complete(current));
     }

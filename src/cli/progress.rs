@@ -40,6 +40,18 @@ impl Progress for Stderr {
         self.with_bar(|bar| *bar = Some(b));
     }
 
+    fn start_bytes(&self, what: &str, total: u64) {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(bar_style(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        ));
+        b.set_message(what.to_string());
+        self.with_bar(|bar| *bar = Some(b));
+    }
+
     fn advance(&self, done: u64, total: u64) {
         self.with_bar(|bar| {
             if let Some(b) = bar {

@@ -9,11 +9,6 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::Device;
 
-/// The file `scripts/fetch-model.sh` installs.
-pub const DEFAULT_SOURCE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-/// The default model setting: [`DEFAULT_SOURCE`] re-quantized to Q8_0.
-pub const DEFAULT_MODEL: &str = "SmolLM2-135M-Instruct.Q8_0.gguf";
-
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
     #[error("{path}: {message}")]
@@ -73,6 +68,32 @@ impl QuantType {
             QuantType::Q4_0 => "Q4_0",
         }
     }
+
+    /// `q8_0` or `q4_0`, as the catalogue and `--type` spell them.
+    pub fn parse(s: &str) -> Option<QuantType> {
+        match s.to_ascii_lowercase().as_str() {
+            "q8_0" => Some(QuantType::Q8_0),
+            "q4_0" => Some(QuantType::Q4_0),
+            _ => None,
+        }
+    }
+}
+
+/// A GGUF tensor type (candle's), for choosing which tensors to convert.
+pub type TensorType = GgmlDType;
+
+/// Tensor types by name, as `lore models info` prints them lowercased
+/// (`q4_1`, `q5_0`, `q4k`, `f16`).
+pub fn parse_types(names: &[String]) -> Result<Vec<TensorType>, String> {
+    names
+        .iter()
+        .map(|n| {
+            (0..=30)
+                .filter_map(ggml_dtype)
+                .find(|d| format!("{d:?}").eq_ignore_ascii_case(n))
+                .ok_or_else(|| format!("unknown tensor type '{n}' (e.g. q4_1, q5_0, q4k, f16)"))
+        })
+        .collect()
 }
 
 fn read_err(path: &Path, e: impl std::fmt::Display) -> ModelFileError {
@@ -480,6 +501,81 @@ pub fn inspect(path: &Path) -> Result<GgufInfo, ModelFileError> {
     })
 }
 
+/// What `lore models info` shows: the header's facts about a model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GgufDetails {
+    #[serde(flatten)]
+    pub info: GgufInfo,
+    /// Tensor counts by type, most common first.
+    pub tensor_types: Vec<(String, usize)>,
+    pub tensors: usize,
+    pub parameters: u64,
+    pub layers: Option<u64>,
+    pub embedding_length: Option<u64>,
+    pub heads: Option<u64>,
+    pub kv_heads: Option<u64>,
+    pub vocab_size: Option<usize>,
+    pub licence: Option<String>,
+    pub chat_template: bool,
+    /// Whether the chat template renders a tool list (native tool calls).
+    pub template_tools: bool,
+}
+
+/// Reads the header of a GGUF file in more detail than [`inspect`].
+pub fn details(path: &Path) -> Result<GgufDetails, ModelFileError> {
+    let info = inspect(path)?;
+    let (content, _) = read_content(path)?;
+    let arch = info.architecture.clone().unwrap_or_default();
+    let arch_u64 = |key: &str| {
+        content
+            .metadata
+            .get(&format!("{arch}.{key}"))
+            .and_then(meta_u64)
+    };
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut parameters = 0u64;
+    for t in content.tensor_infos.values() {
+        *counts.entry(format!("{:?}", t.ggml_dtype)).or_default() += 1;
+        parameters += t.shape.elem_count() as u64;
+    }
+    let mut tensor_types: Vec<(String, usize)> = counts.into_iter().collect();
+    tensor_types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let template = meta_str(&content, "tokenizer.chat_template");
+    let vocab_size = match content.metadata.get("tokenizer.ggml.tokens") {
+        Some(gguf_file::Value::Array(a)) => Some(a.len()),
+        _ => None,
+    };
+    Ok(GgufDetails {
+        tensors: content.tensor_infos.len(),
+        tensor_types,
+        parameters,
+        layers: arch_u64("block_count"),
+        embedding_length: arch_u64("embedding_length"),
+        heads: arch_u64("attention.head_count"),
+        kv_heads: arch_u64("attention.head_count_kv"),
+        vocab_size,
+        licence: meta_str(&content, "general.license"),
+        chat_template: template.is_some(),
+        template_tools: template.as_deref().is_some_and(renders_tools),
+        info,
+    })
+}
+
+/// Whether a Jinja chat template does something with a `tools` variable.
+pub fn renders_tools(template: &str) -> bool {
+    template.contains("tools")
+        && (template.contains("{%") || template.contains("{{"))
+        && [
+            "if tools",
+            "tools is defined",
+            "for tool in tools",
+            "tools |",
+            "tools|",
+        ]
+        .iter()
+        .any(|p| template.contains(p))
+}
+
 /// GGUF files directly inside `dir`, sorted by name. A missing directory is
 /// an empty list; unreadable files are returned as errors beside the rest.
 pub fn list(dir: &Path) -> Vec<Result<GgufInfo, ModelFileError>> {
@@ -507,6 +603,7 @@ pub fn quantize(
     input: &Path,
     output: &Path,
     target: QuantType,
+    only: Option<&[TensorType]>,
     force: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(), ModelFileError> {
@@ -522,10 +619,13 @@ pub fn quantize(
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     // The header's HashMap loses the file order; data offsets restore it.
     names.sort_by_key(|n| content.tensor_infos[*n].offset);
+    let converts = |dims: &[usize], dtype_now: GgmlDType| {
+        dims.len() >= 2 && dtype_now != dtype && only.is_none_or(|o| o.contains(&dtype_now))
+    };
     for name in &names {
         let info = &content.tensor_infos[*name];
         let dims = info.shape.dims();
-        if dims.len() >= 2 && dims[dims.len() - 1] % block != 0 {
+        if converts(dims, info.ggml_dtype) && dims[dims.len() - 1] % block != 0 {
             return Err(ModelFileError::Shape {
                 target: target.name().to_string(),
                 tensor: name.to_string(),
@@ -540,7 +640,7 @@ pub fn quantize(
         let qt = content
             .tensor(&mut reader, name, &Device::Cpu)
             .map_err(|e| read_err(input, format!("tensor '{name}': {e}")))?;
-        let qt = if qt.shape().rank() >= 2 && qt.dtype() != dtype {
+        let qt = if converts(qt.shape().dims(), qt.dtype()) {
             let f = qt
                 .dequantize(&Device::Cpu)
                 .map_err(|e| read_err(input, format!("tensor '{name}': {e}")))?;
@@ -642,7 +742,10 @@ mod tests {
 
         let output = dir.path().join("out.gguf");
         let mut calls = 0;
-        quantize(&input, &output, QuantType::Q8_0, false, |_, _| calls += 1).unwrap();
+        quantize(&input, &output, QuantType::Q8_0, None, false, |_, _| {
+            calls += 1
+        })
+        .unwrap();
         assert_eq!(calls, 2);
 
         let (content, mut r) = read_content(&output).unwrap();
@@ -692,10 +795,10 @@ mod tests {
         );
         let output = dir.path().join("out.gguf");
         std::fs::write(&output, b"keep me").unwrap();
-        let err = quantize(&input, &output, QuantType::Q4_0, false, |_, _| {}).unwrap_err();
+        let err = quantize(&input, &output, QuantType::Q4_0, None, false, |_, _| {}).unwrap_err();
         assert!(matches!(err, ModelFileError::Exists { .. }));
         assert_eq!(std::fs::read(&output).unwrap(), b"keep me");
-        quantize(&input, &output, QuantType::Q4_0, true, |_, _| {}).unwrap();
+        quantize(&input, &output, QuantType::Q4_0, None, true, |_, _| {}).unwrap();
         assert_eq!(
             inspect(&output).unwrap().quantization.as_deref(),
             Some("Q4_0")
@@ -714,9 +817,68 @@ mod tests {
             )],
         );
         let output = dir.path().join("out.gguf");
-        let err = quantize(&input, &output, QuantType::Q8_0, false, |_, _| {}).unwrap_err();
+        let err = quantize(&input, &output, QuantType::Q8_0, None, false, |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("'odd'"), "{err}");
         assert!(!output.exists());
+    }
+
+    #[test]
+    fn quantize_converts_only_the_types_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.gguf");
+        write_gguf(
+            &input,
+            &[
+                (
+                    "a",
+                    QTensor::quantize(&matrix(2, 64), GgmlDType::Q4_1).unwrap(),
+                ),
+                (
+                    "k",
+                    QTensor::quantize(&matrix(2, 256), GgmlDType::Q4K).unwrap(),
+                ),
+                // 48 columns cannot be Q8_0, but it is not converted.
+                (
+                    "f",
+                    QTensor::quantize(&matrix(2, 48), GgmlDType::F16).unwrap(),
+                ),
+            ],
+        );
+        let output = dir.path().join("out.gguf");
+        let only = parse_types(&["q4_1".into()]).unwrap();
+        quantize(
+            &input,
+            &output,
+            QuantType::Q8_0,
+            Some(&only),
+            false,
+            |_, _| {},
+        )
+        .unwrap();
+        let mut f = File::open(&output).unwrap();
+        let content = gguf_file::Content::read(&mut f).unwrap();
+        assert_eq!(content.tensor_infos["a"].ggml_dtype, GgmlDType::Q8_0);
+        assert_eq!(content.tensor_infos["k"].ggml_dtype, GgmlDType::Q4K);
+        assert_eq!(content.tensor_infos["f"].ggml_dtype, GgmlDType::F16);
+        assert!(parse_types(&["q9_9".into()]).unwrap_err().contains("q9_9"));
+        assert_eq!(QuantType::parse("Q8_0"), Some(QuantType::Q8_0));
+    }
+
+    #[test]
+    fn details_count_tensor_types_and_see_tool_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, _) = valid_file(dir.path());
+        let d = details(&p).unwrap();
+        assert_eq!(d.tensors, 1);
+        assert_eq!(d.tensor_types, vec![("F32".to_string(), 1)]);
+        assert_eq!(d.parameters, 256);
+        assert!(!d.chat_template && !d.template_tools);
+        assert!(renders_tools(
+            "{%- if tools %}{{ tools | tojson }}{% endif %}"
+        ));
+        assert!(!renders_tools(
+            "{% for m in messages %}{{ m.content }}{% endfor %}"
+        ));
     }
 
     #[test]

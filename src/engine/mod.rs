@@ -38,6 +38,8 @@ pub struct LoadOptions {
     pub chat_template: Option<std::path::PathBuf>,
     /// Let mistral.rs log to stderr (never in the TUI).
     pub verbose: bool,
+    /// Use at most this much of the model's context (`model.context`).
+    pub context: Option<usize>,
 }
 
 /// A loaded model. Cheap to clone; clones share the model.
@@ -113,7 +115,8 @@ impl Engine {
             Ok(c) if c.device.is_metal() => DeviceKind::Metal,
             _ => DeviceKind::Cpu,
         };
-        let context_length = model.max_sequence_length().ok().flatten().unwrap_or(4096);
+        let own = model.max_sequence_length().ok().flatten().unwrap_or(4096);
+        let context_length = opts.context.map_or(own, |cap| cap.min(own));
         Ok(Engine {
             model: Arc::new(model),
             info: ModelInfo {
@@ -368,13 +371,21 @@ fn build_request(
     let mut request = messages.iter().fold(RequestBuilder::new(), |acc, m| {
         acc.add_message(role(m.role), &m.content)
     });
+    let repetition_penalty = (params.repeat_penalty != 1.0).then_some(params.repeat_penalty as f32);
     if params.temperature > 0.0 {
         // The builder's default sampler is greedy (top_k = 1), which would
         // ignore the temperature.
-        request = request
-            .set_sampling(SamplingParams::neutral())
-            .set_sampler_temperature(params.temperature)
-            .set_sampler_topp(params.top_p);
+        request = request.set_sampling(SamplingParams {
+            temperature: Some(params.temperature),
+            top_p: Some(params.top_p),
+            repetition_penalty,
+            ..SamplingParams::neutral()
+        });
+    } else if repetition_penalty.is_some() {
+        request = request.set_sampling(SamplingParams {
+            repetition_penalty,
+            ..SamplingParams::deterministic()
+        });
     }
     request = request.set_sampler_max_len(max_tokens);
     if !params.stop.is_empty() {

@@ -23,11 +23,19 @@ pub fn models_dir() -> PathBuf {
     let q4 = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(
         q8.exists() || q4.exists(),
-        "the default model is not in {}: run scripts/fetch-model.sh first",
+        "the test model {MACHINERY_MODEL} is not in {}: run scripts/fetch-model.sh first",
         dir.display()
     );
     dir
 }
+
+/// The model of the tests that check machinery (streaming, budgets,
+/// formats, exit codes, the TUI) rather than the quality of answers:
+/// SmolLM2-135M loads in a second and answers several times faster than
+/// the default model, which keeps the suite fast. `tests/default_model.rs`
+/// runs each job end to end on the default model itself
+/// ([`TestEnv::lore_default`]).
+pub const MACHINERY_MODEL: &str = "smollm2-135m";
 
 /// An isolated environment: its own config home, working directory and
 /// Hugging Face cache, the real models directory, no LORE_* from outside.
@@ -66,6 +74,13 @@ impl TestEnv {
         cmd
     }
 
+    /// `lore` on the default model, with the model directory set.
+    pub fn lore_default(&self) -> Command {
+        let mut cmd = self.lore();
+        cmd.env_remove("LORE_MODEL__PATH");
+        cmd
+    }
+
     /// `lore` with no models directory set (it points into the temp dir).
     pub fn bare(&self) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("lore"));
@@ -83,6 +98,7 @@ impl TestEnv {
             .env("XDG_DATA_HOME", self.path("data"))
             .env("HF_HOME", self.path("hf"))
             .env("LORE_MODELS_DIR", models_dir())
+            .env("LORE_MODEL__PATH", MACHINERY_MODEL)
             .current_dir(self.work());
         cmd
     }
@@ -94,6 +110,7 @@ impl TestEnv {
         cmd.env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_DATA_HOME", self.path("data"))
             .env("HF_HOME", self.path("hf"))
+            .env("LORE_MODEL__PATH", MACHINERY_MODEL)
             .current_dir(self.work());
     }
 }
