@@ -11,7 +11,8 @@
 #
 #   scripts/bench-engine.sh [RUNS] [MODEL.gguf ...]
 #
-# Models default to the default SmolLM2-135M Q8_0 file plus any Qwen files
+# Models default to the catalogue's installed files (SmolLM2-135M Q8_0,
+# Qwen2.5-Coder 0.5B with its Q8_0 conversion, 1.5B) plus any Qwen files
 # found in $BENCH_MODELS_DIR (default ~/.cache/lore/models). BENCH_LORE runs
 # another lore binary (e.g. a saved build, for before/after figures).
 # llama-cpp-python is built once into ~/.cache/lore/llama-venv (about
@@ -41,13 +42,19 @@ fi
 
 models=("$@")
 if [[ ${#models[@]} -eq 0 ]]; then
-    default="$models_dir/SmolLM2-135M-Instruct.Q8_0.gguf"
-    [[ -f "$default" ]] || "$BENCH_LORE" run --max-tokens 1 hi >/dev/null  # makes the Q8_0 file
-    models=("$default")
-    for f in "$bench_dir"/qwen2.5-coder-0.5b-instruct.q8_0.gguf \
+    # The catalogue's files as lore runs them (making the conversions first).
+    for name in smollm2-135m qwen2.5-coder-0.5b; do
+        "$BENCH_LORE" run --model "$name" --max-tokens 1 hi >/dev/null 2>&1 || true
+    done
+    models=()
+    for f in "$models_dir"/SmolLM2-135M-Instruct.Q8_0.gguf \
+             "$models_dir"/qwen2.5-coder-0.5b-instruct-q8_0.gguf \
+             "$models_dir"/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf \
+             "$bench_dir"/qwen2.5-coder-0.5b-instruct.q8_0.gguf \
              "$bench_dir"/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf; do
         [[ -f "$f" ]] && models+=("$f")
     done
+    [[ ${#models[@]} -gt 0 ]] || { echo "bench-engine: no model installed (scripts/fetch-model.sh)" >&2; exit 2; }
 fi
 
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
