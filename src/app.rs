@@ -51,11 +51,7 @@ impl Root {
             Some(entry) => {
                 let layer = Layer {
                     name: format!("model catalogue ({})", entry.name),
-                    values: entry
-                        .settings_values()
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
+                    values: entry.settings_values(),
                     setters: Default::default(),
                 };
                 // The catalogue's values are checked by the test suite; a
@@ -250,15 +246,17 @@ impl Root {
                     }
                     .into());
                 }
-                crate::engine::spec::resolve(&file.display().to_string(), &models_dir, "")?
+                ModelSpec::Gguf {
+                    dir: models_dir.clone(),
+                    file: entry.run_file().to_string(),
+                }
             }
             None => {
                 let looks_like_name = !setting.contains(['/', '\\', '.'])
                     || Catalogue::builtin().closest(setting).is_some()
                         && !setting.to_ascii_lowercase().ends_with(".gguf");
                 let hint = if looks_like_name {
-                    let hint = catalogue::unknown_name_hint(setting);
-                    format!(" ({set_by}{}", &hint[2..])
+                    format!(" ({set_by}{})", catalogue::suggestion(setting))
                 } else {
                     format!(
                         " ({set_by}`lore models list` shows the catalogue and the models in {})",

@@ -142,23 +142,23 @@ impl Entry {
         }
     }
 
+    /// The entry's file names: as published, then converted.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.file.as_str()).chain(self.convert.as_ref().map(|c| c.file.as_str()))
+    }
+
     /// The files of this entry present in `models_dir`.
     pub fn present_files(&self, models_dir: &Path) -> Vec<PathBuf> {
-        let mut names = vec![self.file.as_str()];
-        if let Some(c) = &self.convert {
-            names.push(&c.file);
-        }
-        names
-            .into_iter()
+        self.files()
             .map(|n| models_dir.join(n))
             .filter(|p| p.is_file())
             .collect()
     }
 
     /// The settings layer of this model's defaults, as dotted keys.
-    pub fn settings_values(&self) -> Vec<(&'static str, serde_json::Value)> {
+    pub fn settings_values(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
         let s = &self.settings;
-        vec![
+        [
             ("model.context", serde_json::json!(s.context)),
             ("generation.temperature", serde_json::json!(s.temperature)),
             (
@@ -166,16 +166,20 @@ impl Entry {
                 serde_json::json!(s.repeat_penalty),
             ),
         ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 }
 
-/// "unknown model 'x' (did you mean y?)" or the list of names.
-pub fn unknown_name_hint(name: &str) -> String {
+/// What to say of a model name the catalogue lacks: the closest name, or
+/// the list of names.
+pub fn suggestion(name: &str) -> String {
     let catalogue = Catalogue::builtin();
     match catalogue.closest(name) {
-        Some(near) => format!(" (did you mean {near}? `lore models list` shows the catalogue)"),
+        Some(near) => format!("did you mean {near}? `lore models list` shows the catalogue"),
         None => format!(
-            " (catalogue models: {}; or give a path to a .gguf file)",
+            "catalogue models: {}; or give a path to a .gguf file",
             catalogue.names().join(", ")
         ),
     }
@@ -262,7 +266,7 @@ mod tests {
         assert_eq!(c.closest("qwen2.5-coder-0.5"), Some("qwen2.5-coder-0.5b"));
         assert_eq!(c.closest("smollm2"), Some("smollm2-135m"));
         assert_eq!(c.closest("llama-3-70b-instruct-xyz"), None);
-        assert!(unknown_name_hint("qwen-coder-1.5b").contains("qwen2.5-coder-1.5b"));
+        assert!(suggestion("qwen-coder-1.5b").contains("qwen2.5-coder-1.5b"));
     }
 
     #[test]

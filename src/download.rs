@@ -353,7 +353,7 @@ pub fn pull(
         size_bytes: got,
         sha256: expected.map(|_| sha),
         present: false,
-        resumed_from: if resumed { have } else { 0 },
+        resumed_from: have,
     })
 }
 

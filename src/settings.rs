@@ -213,11 +213,6 @@ impl Loaded {
         })
     }
 
-    /// Whether anything above the defaults set `key`.
-    pub fn is_set(&self, key: &str) -> bool {
-        self.layers[1..].iter().any(|l| l.values.contains_key(key))
-    }
-
     /// Effective values flattened to dotted keys, in key order.
     pub fn effective(&self) -> BTreeMap<String, serde_json::Value> {
         let mut out = BTreeMap::new();

@@ -155,17 +155,7 @@ fn listing(root: &Root) -> Listing {
     let dir = root.settings.settings.models_dir();
     let catalogue = Catalogue::builtin();
     let default = default_entry(root).map(|e| e.name.as_str());
-    let known_files: Vec<&str> = catalogue
-        .models
-        .iter()
-        .flat_map(|m| {
-            [
-                Some(m.file.as_str()),
-                m.convert.as_ref().map(|c| c.file.as_str()),
-            ]
-        })
-        .flatten()
-        .collect();
+    let known_files: Vec<&str> = catalogue.models.iter().flat_map(|m| m.files()).collect();
     let others: Vec<_> = gguf::list(&dir)
         .into_iter()
         .filter(|e| match e {
@@ -347,8 +337,8 @@ fn model_file(root: &Root, model: &str) -> Result<(PathBuf, Option<&'static Entr
             Ok((p, entry))
         }
         None => Err(AppError::usage(format!(
-            "unknown model '{model}'{}",
-            catalogue::unknown_name_hint(model)
+            "unknown model '{model}' ({})",
+            catalogue::suggestion(model)
         ))),
     }
 }
@@ -477,8 +467,8 @@ fn pull(root: &Root, source: &str, sha256: Option<&str>) -> anyhow::Result<()> {
         }
         None if !source.contains('/') => {
             return Err(AppError::usage(format!(
-                "unknown model '{source}'{}",
-                catalogue::unknown_name_hint(source)
+                "unknown model '{source}' ({})",
+                catalogue::suggestion(source)
             ))
             .into())
         }
@@ -536,9 +526,9 @@ fn rm(root: &Root, model: &str) -> anyhow::Result<()> {
             let path = dir.join(model);
             if !is_plain_name || !model.to_ascii_lowercase().ends_with(".gguf") || !path.is_file() {
                 return Err(AppError::usage(format!(
-                    "no model '{model}' in {}{}",
+                    "no model '{model}' in {} ({})",
                     dir.display(),
-                    catalogue::unknown_name_hint(model)
+                    catalogue::suggestion(model)
                 ))
                 .into());
             }

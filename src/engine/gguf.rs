@@ -472,11 +472,15 @@ fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
 
 /// Reads the header of a GGUF file.
 pub fn inspect(path: &Path) -> Result<GgufInfo, ModelFileError> {
+    let (content, _) = read_content(path)?;
+    info_of(path, &content)
+}
+
+fn info_of(path: &Path, content: &gguf_file::Content) -> Result<GgufInfo, ModelFileError> {
     let size_bytes = std::fs::metadata(path)
         .map_err(|e| read_err(path, e))?
         .len();
-    let (content, _) = read_content(path)?;
-    let architecture = meta_str(&content, "general.architecture");
+    let architecture = meta_str(content, "general.architecture");
     let context_length = architecture
         .as_ref()
         .and_then(|a| content.metadata.get(&format!("{a}.context_length")))
@@ -494,7 +498,7 @@ pub fn inspect(path: &Path) -> Result<GgufInfo, ModelFileError> {
     Ok(GgufInfo {
         path: path.to_path_buf(),
         size_bytes,
-        name: meta_str(&content, "general.name"),
+        name: meta_str(content, "general.name"),
         architecture,
         quantization,
         context_length,
@@ -523,8 +527,8 @@ pub struct GgufDetails {
 
 /// Reads the header of a GGUF file in more detail than [`inspect`].
 pub fn details(path: &Path) -> Result<GgufDetails, ModelFileError> {
-    let info = inspect(path)?;
     let (content, _) = read_content(path)?;
+    let info = info_of(path, &content)?;
     let arch = info.architecture.clone().unwrap_or_default();
     let arch_u64 = |key: &str| {
         content
@@ -563,17 +567,15 @@ pub fn details(path: &Path) -> Result<GgufDetails, ModelFileError> {
 
 /// Whether a Jinja chat template does something with a `tools` variable.
 pub fn renders_tools(template: &str) -> bool {
-    template.contains("tools")
-        && (template.contains("{%") || template.contains("{{"))
-        && [
-            "if tools",
-            "tools is defined",
-            "for tool in tools",
-            "tools |",
-            "tools|",
-        ]
-        .iter()
-        .any(|p| template.contains(p))
+    [
+        "if tools",
+        "tools is defined",
+        "for tool in tools",
+        "tools |",
+        "tools|",
+    ]
+    .iter()
+    .any(|p| template.contains(p))
 }
 
 /// GGUF files directly inside `dir`, sorted by name. A missing directory is
