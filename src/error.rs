@@ -14,6 +14,10 @@ pub enum Exit {
     ModelLoad = 3,
     TooLarge = 4,
     Download = 5,
+    /// `lore agent` stopped at its step limit before answering.
+    StepLimit = 6,
+    /// `lore agent` stopped because the model repeated a call.
+    LoopDetected = 7,
     Interrupted = 130,
 }
 

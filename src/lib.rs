@@ -15,6 +15,7 @@
 //! settings or knows clap; the policies every front end shares are in
 //! `tasks::policy`.
 
+pub mod agent;
 pub mod app;
 pub mod catalogue;
 pub mod cli;

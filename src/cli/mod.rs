@@ -3,6 +3,7 @@
 //! ([`crate::app::Root`]) for what it needs, runs the task and writes the
 //! output; the work itself lives in `tasks`.
 
+mod agent;
 mod args;
 mod ask;
 mod chat;
@@ -32,7 +33,8 @@ pub use args::{FormatArg, GenArgs, GlobalArgs, SamplingArgs};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 other failure, 2 usage or settings error, 3 model could not be
-loaded, 4 input too large for the model's context, 130 interrupted.
+loaded, 4 input too large for the model's context, 5 download failed, 6 agent step
+limit reached, 7 agent loop detected, 130 interrupted.
 
 Settings: `lore config show` prints them with their origin; see config/default.toml.";
 
@@ -56,6 +58,8 @@ pub enum Command {
     Support(support::SupportArgs),
     /// Send one prompt (argument and/or stdin) and print the reply
     Run(run::RunArgs),
+    /// Let the model answer a request by reading the workspace's files
+    Agent(agent::AgentArgs),
     /// Put each input line under one label of a set
     Classify(classify::ClassifyArgs),
     /// List and convert model files
@@ -97,6 +101,7 @@ impl Command {
             Command::Ask(a) => a.layer(sources),
             Command::Support(a) => a.layer(sources),
             Command::Run(a) => a.layer(sources),
+            Command::Agent(a) => a.layer(sources),
             Command::Eval(e) => e.layer(sources),
             _ => {}
         }
@@ -188,6 +193,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Support(args) => support::run(&root, args).await,
         Command::Sessions(cmd) => sessions::run(&root.settings, cmd),
         Command::Run(args) => run::run(&root, args).await,
+        Command::Agent(args) => agent::run(&root, args).await,
         Command::Ask(args) => ask::run(&root, args).await,
         Command::Classify(args) => classify::run(&root, args).await,
         Command::Models(cmd) => models::run(&root, cmd),
