@@ -85,12 +85,24 @@ fn cut_line(line: &str) -> String {
     format!("{kept}…")
 }
 
+/// A walk from `start` as every tool sees the tree: hidden files in,
+/// .gitignore honoured (in a git repository or not), `.git` out.
+fn walker(start: &std::path::Path) -> ignore::WalkBuilder {
+    let mut walk = ignore::WalkBuilder::new(start);
+    walk.hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git");
+    walk
+}
+
+/// A NUL in the first 8 KiB: how git and grep tell a binary file.
+fn is_binary(bytes: &[u8]) -> bool {
+    bytes.iter().take(8192).any(|&b| b == 0)
+}
+
 /// The workspace's files, .gitignore-aware, sorted, at most `max`.
 pub fn workspace_files(root: &Root, max: usize) -> Vec<String> {
-    let mut files: Vec<String> = ignore::WalkBuilder::new(root.path())
-        .hidden(false)
-        .require_git(false)
-        .filter_entry(|e| e.file_name() != ".git")
+    let mut files: Vec<String> = walker(root.path())
         .build()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
@@ -161,11 +173,8 @@ impl Tool for List {
         let rel = str_arg(args, "path").unwrap_or(".");
         let depth = int_arg(args, "depth").unwrap_or(1).clamp(1, 3) as usize;
         let dir = cx.root.dir(rel).map_err(|e| e.to_string())?;
-        let mut entries: Vec<String> = ignore::WalkBuilder::new(&dir)
-            .hidden(false)
-            .require_git(false)
+        let mut entries: Vec<String> = walker(&dir)
             .max_depth(Some(depth))
-            .filter_entry(|e| e.file_name() != ".git")
             .build()
             .filter_map(Result::ok)
             .filter(|e| e.depth() > 0)
@@ -230,7 +239,7 @@ impl Tool for Read {
             .root
             .read_capped(rel, READ_MAX_BYTES)
             .map_err(|e| e.to_string())?;
-        if bytes.iter().take(8192).any(|&b| b == 0) {
+        if is_binary(&bytes) {
             return Err(format!("{rel}: is a binary file"));
         }
         let text = String::from_utf8_lossy(&bytes);
@@ -295,10 +304,7 @@ impl Tool for Grep {
             })?;
         let rel = str_arg(args, "path").unwrap_or(".");
         let start = cx.root.resolve(rel).map_err(|e| e.to_string())?;
-        let mut walk = ignore::WalkBuilder::new(&start);
-        walk.hidden(false)
-            .require_git(false)
-            .filter_entry(|e| e.file_name() != ".git");
+        let mut walk = walker(&start);
         if let Some(glob) = str_arg(args, "glob").filter(|g| !g.is_empty()) {
             let mut o = ignore::overrides::OverrideBuilder::new(&start);
             o.add(glob).map_err(|e| format!("bad glob {glob:?}: {e}"))?;
@@ -318,7 +324,7 @@ impl Tool for Grep {
             let Ok((bytes, _)) = cx.root.read_capped(&path, READ_MAX_BYTES) else {
                 continue;
             };
-            if bytes.iter().take(8192).any(|&b| b == 0) {
+            if is_binary(&bytes) {
                 continue;
             }
             let text = String::from_utf8_lossy(&bytes);
