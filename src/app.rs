@@ -20,7 +20,7 @@ use crate::index::chunk::ChunkOptions;
 use crate::index::ingest::{self, AddOptions};
 use crate::index::loaders::RowFields;
 use crate::index::KnowledgeIndex;
-use crate::model::{GenParams, Model, ModelError};
+use crate::model::{GenParams, Model, ModelError, ModelInfo};
 use crate::prompts::{Library, Template};
 use crate::sessions::Store;
 use crate::settings::{Layer, Loaded};
@@ -105,6 +105,45 @@ impl Root {
     }
 
     /// Built-in templates and the user's.
+    /// The agent's configuration for `info`'s model, from the `agent.*`
+    /// and generation settings.
+    pub fn agent_config(&self, info: &ModelInfo) -> Result<crate::agent::Config, AppError> {
+        let params = self.gen_params()?;
+        let a = &self.settings.settings.agent;
+        if a.tool_format == crate::agent::ToolChoiceSetting::Native && !info.native_tools {
+            return Err(AppError::usage(format!(
+                "agent.tool_format is native ({}) but the chat template of {} renders no tools; use constrained or auto",
+                self.settings.origin("agent.tool_format"),
+                info.name
+            )));
+        }
+        Ok(crate::agent::Config::resolve(
+            info,
+            a.max_steps,
+            a.tool_format,
+            &params,
+        ))
+    }
+
+    /// Where the agent's `search` reads: the index named by `index.name`
+    /// when it exists (the agent does not create one, nor the sample), or
+    /// none. An index that exists but cannot be opened is an error.
+    pub fn agent_retrieval(&self) -> Result<Option<Retrieval>, AppError> {
+        let s = &self.settings.settings;
+        let dir = KnowledgeIndex::dir_for(&s.indexes_dir(), &s.index.name);
+        if !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        let index = KnowledgeIndex::open(&s.indexes_dir(), &s.index.name, false)?;
+        Ok(Some(self.retrieval(Some(index))?))
+    }
+
+    /// Where agent sessions are logged: `agent/` under the sessions
+    /// directory.
+    pub fn agent_logs_dir(&self) -> PathBuf {
+        self.settings.settings.sessions_dir().join("agent")
+    }
+
     pub fn library(&self) -> Library {
         Library::new(&self.settings.settings.prompts_dir())
     }

@@ -73,6 +73,9 @@ pub struct ModelDefaults {
     pub temperature: f64,
     pub repeat_penalty: f64,
     pub tools: bool,
+    /// `agent.tool_format` for this model: a template that renders tools
+    /// does not mean the model calls them well.
+    pub agent_tools: crate::agent::ToolChoiceSetting,
 }
 
 /// Whether an entry's files are in the models directory.
@@ -165,6 +168,7 @@ impl Entry {
                 "generation.repeat_penalty",
                 serde_json::json!(s.repeat_penalty),
             ),
+            ("agent.tool_format", serde_json::json!(s.agent_tools)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -254,6 +258,29 @@ mod tests {
             let expected: Vec<u32> = (1..=m.wheels.len() as u32).collect();
             assert_eq!(numbers, expected, "{}", m.name);
         }
+    }
+
+    #[test]
+    fn each_model_says_how_the_agent_calls_tools() {
+        use crate::agent::ToolChoiceSetting;
+        let c = Catalogue::builtin();
+        let format =
+            |name: &str| c.get(name).unwrap().settings_values()["agent.tool_format"].clone();
+        // SmolLM2's template has no tools; the 0.5B's does, but it answers
+        // from memory instead of calling them (lore eval agent), so both
+        // are constrained; the 1.5B calls tools natively.
+        assert_eq!(
+            format("smollm2-135m"),
+            serde_json::json!(ToolChoiceSetting::Constrained)
+        );
+        assert_eq!(
+            format("qwen2.5-coder-0.5b"),
+            serde_json::json!(ToolChoiceSetting::Constrained)
+        );
+        assert_eq!(
+            format("qwen2.5-coder-1.5b"),
+            serde_json::json!(ToolChoiceSetting::Auto)
+        );
     }
 
     #[test]

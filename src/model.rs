@@ -23,12 +23,17 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// A tool's result, answering the assistant's call before it.
+    Tool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// Calls the assistant made in this message (native tool calls).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl ChatMessage {
@@ -36,8 +41,35 @@ impl ChatMessage {
         ChatMessage {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
         }
     }
+
+    /// An assistant message that calls `call`.
+    pub fn tool_call(call: ToolCall) -> ChatMessage {
+        ChatMessage {
+            role: Role::Assistant,
+            content: String::new(),
+            tool_calls: vec![call],
+        }
+    }
+}
+
+/// A function the model may call natively (through its chat template).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+/// A call the model made: the function's name and its arguments as the
+/// JSON text the model wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub name: String,
+    pub arguments: String,
 }
 
 /// `[system?] + history + user`: the shape of every prompt lore sends. An
@@ -94,6 +126,9 @@ pub struct GenParams {
     pub repeat_penalty: f64,
     pub stop: Vec<String>,
     pub constraint: Option<Constraint>,
+    /// Functions offered for native tool calls; the calls come back as
+    /// [`Event::ToolCall`].
+    pub tools: Vec<ToolSpec>,
 }
 
 impl Default for GenParams {
@@ -105,6 +140,7 @@ impl Default for GenParams {
             repeat_penalty: 1.0,
             stop: Vec::new(),
             constraint: None,
+            tools: Vec::new(),
         }
     }
 }
@@ -137,6 +173,10 @@ pub struct ModelInfo {
     pub device: DeviceKind,
     /// Most tokens one sequence (prompt plus reply) may hold.
     pub context_length: usize,
+    /// Whether the chat template renders a tool list, so the model can
+    /// call tools natively.
+    #[serde(skip)]
+    pub native_tools: bool,
     #[serde(skip)]
     pub load_time: Duration,
 }
@@ -187,7 +227,7 @@ pub struct Finished {
 pub enum Event {
     Delta(String),
     Reasoning(String),
-    ToolCall { name: String, arguments: String },
+    ToolCall(ToolCall),
     Finished(Finished),
     Error(String),
 }
@@ -248,6 +288,17 @@ pub trait LanguageModel: Send + Sync {
     /// Exact prompt size of `messages` after the chat template, including
     /// the generation prompt, as the model will count it.
     async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize, ModelError>;
+
+    /// Exact prompt size of `messages` with `tools` offered to the chat
+    /// template. Models without native tools ignore them.
+    async fn count_tokens_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+    ) -> Result<usize, ModelError> {
+        let _ = tools;
+        self.count_tokens(messages).await
+    }
 
     /// Tokens of a plain text, without chat template or special tokens.
     async fn count_text_tokens(&self, text: &str) -> Result<usize, ModelError>;

@@ -490,6 +490,7 @@ pub fn export_markdown(s: &Session) -> String {
                 Role::User => "## You",
                 Role::Assistant => "## lore",
                 Role::System => "## System",
+                Role::Tool => "## Tool",
             }
             .to_string(),
         );

@@ -31,6 +31,14 @@ pub struct Settings {
     pub classify: ClassifySettings,
     pub chat: ChatSettings,
     pub support: SupportSettings,
+    pub agent: AgentSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentSettings {
+    /// 0: by model size.
+    pub max_steps: u32,
+    pub tool_format: crate::agent::ToolChoiceSetting,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -111,7 +111,7 @@ fn text_output_is_plain_and_progress_names_the_workspace() {
     let stderr = stderr_of(&out);
     assert!(
         stderr.contains(&format!(
-            "agent in {} (read-only, 2 steps at most)",
+            "agent in {} (read-only, 2 steps at most, constrained tool calls)",
             ws.canonicalize().unwrap().display()
         )),
         "{stderr}"
@@ -175,6 +175,37 @@ fn a_session_is_logged_and_resumes_as_the_next_turn() {
         1
     );
 
+    // The subcommand form, from elsewhere: the session keeps its workspace.
+    let third = env
+        .lore()
+        .args([
+            "agent",
+            "resume",
+            "--last",
+            "-f",
+            "json",
+            "-t",
+            "0",
+            "--max-steps",
+            "1",
+        ])
+        .arg("Which file is the README?")
+        .current_dir(env.path("."))
+        .output()
+        .unwrap();
+    let err = stderr_of(&third);
+    assert!(err.contains(&format!("agent in {}", ws.display())), "{err}");
+    let started: serde_json::Value =
+        serde_json::from_str(stdout_of(&third).lines().next().unwrap()).unwrap();
+    assert_eq!(started["turn"], 3, "{err}");
+    let bare = env.lore().args(["agent", "resume"]).output().unwrap();
+    assert_eq!(bare.status.code(), Some(2));
+    assert!(
+        stderr_of(&bare).contains("needs a session ID or --last"),
+        "{}",
+        stderr_of(&bare)
+    );
+
     let missing = run(&["--resume", "nope"], "hi");
     assert_eq!(missing.status.code(), Some(2));
     assert!(
@@ -182,4 +213,24 @@ fn a_session_is_logged_and_resumes_as_the_next_turn() {
         "{}",
         stderr_of(&missing)
     );
+}
+
+#[test]
+fn native_tool_calls_need_a_template_that_renders_tools() {
+    let env = TestEnv::new();
+    let ws = workspace(&env);
+    let out = env
+        .lore()
+        .args(["agent", "--format-tools", "native", "--cd"])
+        .arg(&ws)
+        .arg("hello")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("agent.tool_format is native (flag --format-tools)"),
+        "{err}"
+    );
+    assert!(err.contains("renders no tools"), "{err}");
 }

@@ -1,5 +1,6 @@
 //! `lore eval retrieval` on a tiny fixture with known answers, and on the
-//! shared development set when it is present.
+//! shared development set when it is present; `lore eval qa`; `lore eval
+//! agent` on bad input and on the fixture workspace.
 
 mod common;
 
@@ -158,5 +159,161 @@ fn qa_scores_answers_retrieval_and_citations() {
         stderr_of(&bad).contains("line 1: needs \"answers\""),
         "{}",
         stderr_of(&bad)
+    );
+}
+
+/// The fixture workspace of `lore eval agent` and its tasks beside it.
+fn agent_fixture() -> (PathBuf, PathBuf) {
+    let eval = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eval");
+    (eval.join("agent-ws"), eval.join("agent-tasks.tsv"))
+}
+
+#[test]
+fn eval_agent_refuses_bad_input_in_one_line_before_loading_a_model() {
+    let env = TestEnv::new();
+    env.write("ws/app.toml", "port = 8443\n");
+    env.write("ws/answers.tsv", "port\tWhich port?\t8443\n");
+    env.write(
+        "bad-fields.tsv",
+        "# id\trequest\tanswer\nport\tWhich port?\n",
+    );
+    env.write("bad-regex.tsv", "port\tWhich port?\t(8443\n");
+    let ws = env.path("ws");
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (vec!["/no/such/ws".into()], "workspace /no/such/ws"),
+        (
+            vec![ws.clone().into()],
+            "no such tasks file: ", // agent-tasks.tsv beside ws, absent
+        ),
+        (
+            vec![
+                ws.clone().into(),
+                "--tasks".into(),
+                env.path("ws/answers.tsv").into(),
+            ],
+            "is inside the workspace",
+        ),
+        (
+            vec![
+                ws.clone().into(),
+                "--tasks".into(),
+                env.path("bad-fields.tsv").into(),
+            ],
+            "bad-fields.tsv: line 2: expected 3 or 4 tab-separated fields",
+        ),
+        (
+            vec![
+                ws.clone().into(),
+                "--tasks".into(),
+                env.path("bad-regex.tsv").into(),
+            ],
+            "bad-regex.tsv: line 1: bad answer regex \"(8443\"",
+        ),
+        (
+            vec![
+                ws.clone().into(),
+                "--tasks".into(),
+                env.path("missing.tsv").into(),
+            ],
+            "no such tasks file",
+        ),
+    ];
+    for (args, expected) in cases {
+        // No models directory: a model load would fail with exit 3.
+        let out = env
+            .bare()
+            .args(["eval", "agent"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    let ok = env.write("ok.tsv", "port\tWhich port?\t8443\n");
+    let out = env
+        .bare()
+        .args(["eval", "agent", "--limit", "0", "--tasks"])
+        .arg(ok)
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("no tasks to run"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn eval_agent_reports_tasks_as_they_end_then_totals_with_valid_calls() {
+    let env = TestEnv::new();
+    let (ws, tasks) = agent_fixture();
+    assert!(
+        tasks.is_file(),
+        "the default tasks file sits beside the workspace"
+    );
+    let out = env
+        .lore()
+        .args([
+            "eval",
+            "agent",
+            "--limit",
+            "2",
+            "--max-steps",
+            "2",
+            "-f",
+            "jsonl",
+        ])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lines: Vec<serde_json::Value> = common::stdout_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 3, "two tasks, then the totals: {lines:?}");
+    for (task, id) in lines.iter().zip(["retries", "timeout"]) {
+        assert_eq!(task["type"], "task");
+        assert_eq!(task["id"], id);
+        assert!(task["steps"].as_u64().unwrap() <= 2, "{task}");
+        for k in [
+            "success",
+            "stop",
+            "calls",
+            "prompt_tokens",
+            "completion_tokens",
+            "seconds",
+        ] {
+            assert!(!task[k].is_null(), "{k}: {task}");
+        }
+    }
+    let totals = &lines[2];
+    assert_eq!(totals["type"], "totals");
+    assert_eq!(totals["tasks"], 2);
+    assert_eq!(totals["max_steps"], 2);
+    assert_eq!(totals["tool_format"], "constrained");
+    for k in [
+        "success_rate",
+        "mean_steps",
+        "loop_stops",
+        "step_limit_stops",
+        "mean_tokens",
+        "wall_s",
+        "model",
+    ] {
+        assert!(!totals[k].is_null(), "{k}: {totals}");
+    }
+    assert!(totals["mean_tokens"].as_f64().unwrap() > 0.0, "{totals}");
+    // Constrained steps always parse: no call is invalid.
+    assert!(totals["calls"].as_u64().unwrap() > 0, "{totals}");
+    assert_eq!(totals["call_validity"], 1.0, "{totals}");
+    let paths = &totals["existing_path_rate"];
+    assert!(
+        paths.is_null() || (0.0..=1.0).contains(&paths.as_f64().unwrap()),
+        "{totals}"
     );
 }

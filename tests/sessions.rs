@@ -1,5 +1,7 @@
 //! `lore sessions`: list, show, export and rm on session files written
-//! straight into the sessions directory of an isolated data home.
+//! straight into the sessions directory of an isolated data home, chat
+//! sessions and agent logs, and an agent session a real `lore agent` run
+//! logged.
 
 mod common;
 
@@ -332,4 +334,180 @@ fn the_sessions_dir_setting_is_honoured() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(stdout_of(&out).contains("Elsewhere"), "{}", stdout_of(&out));
+}
+
+const AGENT_ID: &str = "20261202-101500-4242";
+
+/// An agent session log as `lore agent` writes it, in `env`'s data home.
+fn write_agent_log(env: &TestEnv, id: &str) {
+    let lines = [
+        serde_json::json!({
+            "type": "session_meta", "id": id, "time": "2026-12-02T10:15:00+00:00",
+            "root": "/work/ws", "model": "SmolLM2-135M-Instruct.Q8_0.gguf",
+            "context": 8192, "tool_format": "constrained", "mode": "read-only",
+            "lore_version": "0.1.0"
+        }),
+        serde_json::json!({"type": "item", "item": {"kind": "request", "content": "What is max_retries?"}}),
+        serde_json::json!({"type": "item", "item": {"kind": "call", "content": "{\"tool\": \"read\", \"path\": \"config.toml\"}"}}),
+        serde_json::json!({"type": "item", "item": {"kind": "result", "content": {
+            "text": "Result of read(config.toml):\nL1: max_retries = 5",
+            "summary": "read config.toml (1 lines)", "elided": false}}}),
+        serde_json::json!({"type": "item", "item": {"kind": "answer", "content": "{\"tool\": \"answer\", \"text\": \"5\"}"}}),
+        serde_json::json!({"type": "item", "item": {"kind": "request", "content": "And timeout_s?"}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    env.write(&format!("data/lore/sessions/agent/{id}.jsonl"), &text);
+}
+
+#[test]
+fn agent_sessions_follow_chat_sessions_in_their_own_table() {
+    let env = env_with_session();
+    write_agent_log(&env, AGENT_ID);
+    env.write(
+        "data/lore/sessions/agent/20261201-000000-1.jsonl",
+        "not a log\n{}\n",
+    );
+    let out = env.bare().args(["sessions", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[1].starts_with(ID),
+        "the chat table is unchanged: {text}"
+    );
+    assert_eq!(lines[2], "", "{text}");
+    assert!(
+        lines[3].starts_with("ID") && lines[3].contains("KIND") && lines[3].contains("ROOT"),
+        "{text}"
+    );
+    for part in [
+        AGENT_ID,
+        "2026-12-02 10:15",
+        " agent ",
+        "2 reqs",
+        "SmolLM2-135M-Instruct.Q8_0.gguf",
+        "/work/ws",
+    ] {
+        assert!(lines[4].contains(part), "{part:?} in {text}");
+    }
+    assert!(lines[4].ends_with("What is max_retries?"), "{text}");
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("lore: warning: skipped") && err.contains("20261201-000000-1.jsonl"),
+        "{err}"
+    );
+
+    let out = env
+        .bare()
+        .args(["sessions", "list", "-f", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    assert!(
+        v[0].get("kind").is_none(),
+        "chat entries are unchanged: {v}"
+    );
+    assert_eq!(
+        v[1],
+        serde_json::json!({
+            "kind": "agent", "id": AGENT_ID, "time": "2026-12-02T10:15:00+00:00",
+            "root": "/work/ws", "model": "SmolLM2-135M-Instruct.Q8_0.gguf",
+            "requests": 2, "first_request": "What is max_retries?"
+        })
+    );
+}
+
+#[test]
+fn show_export_and_rm_take_an_agent_session_id() {
+    let env = TestEnv::new();
+    write_agent_log(&env, AGENT_ID);
+    let out = env
+        .bare()
+        .args(["sessions", "show", "20261202-1015"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let md = stdout_of(&out);
+    for part in [
+        &format!("# Agent session {AGENT_ID}\n") as &str,
+        "- workspace: /work/ws",
+        "## You\n\nWhat is max_retries?",
+        "## Result: read config.toml (1 lines)",
+        "## lore\n\n5\n",
+    ] {
+        assert!(md.contains(part), "missing {part:?} in:\n{md}");
+    }
+    let out = env
+        .bare()
+        .args(["sessions", "export", AGENT_ID, "-f", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(v["meta"]["id"], AGENT_ID);
+    assert_eq!(v["items"].as_array().unwrap().len(), 5);
+
+    let out = env
+        .bare()
+        .args(["sessions", "rm", AGENT_ID])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains(&format!("removed {AGENT_ID}")));
+    assert!(!env
+        .path(&format!("data/lore/sessions/agent/{AGENT_ID}.jsonl"))
+        .exists());
+    let out = env
+        .bare()
+        .args(["sessions", "show", AGENT_ID])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("no saved session"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn a_real_agent_run_is_listed_as_an_agent_session() {
+    let env = TestEnv::new();
+    env.write("ws/config.toml", "[client]\nmax_retries = 5\n");
+    env.write("ws/README.md", "# Demo\n");
+    let ws = env.path("ws");
+    let out = env
+        .lore()
+        .args(["agent", "-t", "0", "--max-steps", "1", "--cd"])
+        .arg(&ws)
+        .arg("What is max_retries in config.toml?")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 6)),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = env
+        .bare()
+        .args(["sessions", "list", "-f", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    let s = &list[0];
+    assert_eq!(s["kind"], "agent");
+    assert_eq!(s["root"], ws.canonicalize().unwrap().display().to_string());
+    assert_eq!(s["requests"], 1);
+    assert_eq!(s["first_request"], "What is max_retries in config.toml?");
+    assert!(s["model"].as_str().unwrap().contains("SmolLM2"), "{s}");
+    let text = stdout_of(&env.bare().args(["sessions", "list"]).output().unwrap());
+    assert!(
+        text.contains(s["id"].as_str().unwrap()) && text.contains(" agent "),
+        "{text}"
+    );
 }

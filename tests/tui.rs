@@ -612,6 +612,63 @@ fn term_dumb_still_starts_draws_and_quits() {
     t.quit();
 }
 
+/// One agent turn in the chat on a small workspace (the pane's working
+/// directory): the model reads with tools and the steps show inline as
+/// `•` lines, the status bar names the workspace and counts the steps,
+/// and the session is logged like `lore agent`'s.
+#[test]
+fn agent_mode_runs_a_turn_over_the_workspace_and_shows_its_steps() {
+    let t = Tmux::start_with(
+        "chat --mode agent -t 0",
+        120,
+        30,
+        &[("LORE_AGENT__MAX_STEPS", "3")],
+    );
+    t.env.write(
+        "work/config.toml",
+        "[client]\nmax_retries = 5\ntimeout_s = 30\n",
+    );
+    t.env.write(
+        "work/src/dates.py",
+        "def parse_date(text):\n    return text.split('-')\n",
+    );
+    // While it loads the status bar names the model too.
+    t.wait_for("the model to load in agent mode", 120, |s| {
+        let status = status_line(s);
+        status.contains("SmolLM2") && status.contains("agent · ") && !status.contains("loading")
+    });
+    t.type_text("What is max_retries in config.toml?");
+    t.keys(&["Enter"]);
+    // A step line, or (a model that answers at once) the finished turn.
+    let screen = t.wait_for("a tool step or the answer", 240, |s| {
+        let status = status_line(s);
+        s.lines()
+            .any(|l| l.starts_with("• ") || l.starts_with("◦ "))
+            || (s.contains("▌ lore") && !status.contains("generating"))
+    });
+    if status_line(&screen).contains("generating") {
+        assert!(
+            status_line(&screen).contains("step "),
+            "the step count during the turn:\n{screen}"
+        );
+    }
+    t.wait_for("the end of the turn", 240, |s| {
+        let status = status_line(s);
+        !status.contains("generating") && !status.contains("step ") && s.contains("▌ lore")
+    });
+    let logs = t.env.path("data/lore/sessions/agent");
+    let log = t.wait_until("the agent session log", 30, || {
+        std::fs::read_dir(&logs)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+    });
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains("max_retries in config.toml"), "{text}");
+    t.quit();
+}
+
 /// Runs lore in a new session (`setsid`), which has no controlling
 /// terminal, so /dev/tty cannot be opened: as under cron or a CI runner.
 fn without_terminal(env: &TestEnv, args: &[&str]) -> std::process::Output {

@@ -12,6 +12,7 @@
 pub mod fsroot;
 pub mod protocol;
 pub mod rollout;
+mod step;
 pub mod tools;
 pub mod truncate;
 
@@ -21,9 +22,12 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::model::{ChatMessage, Constraint, Event as ModelEvent, GenParams, LanguageModel, Role};
+use crate::model::{
+    ChatMessage, Constraint, Event as ModelEvent, GenParams, Model, Role, ToolCall, ToolSpec,
+};
 use fsroot::Root;
 use protocol::{Event, StopReason, ToolStatus, TurnUsage};
+use step::Parsed;
 use tools::{Context, Registry};
 
 /// Steps per user turn for models of at most about 1B parameters.
@@ -43,6 +47,46 @@ pub const REPEAT_NOTE: &str =
 pub const INTERRUPTED_NOTE: &str =
     "(The previous turn was interrupted by the user before it finished.)";
 
+/// How the model calls tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolFormat {
+    /// Through the chat template's tool support; the engine parses calls.
+    Native,
+    /// Every step under a JSON schema of the tools and real paths.
+    Constrained,
+}
+
+impl ToolFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolFormat::Native => "native",
+            ToolFormat::Constrained => "constrained",
+        }
+    }
+}
+
+/// The `agent.tool_format` setting: a format, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceSetting {
+    Auto,
+    Native,
+    Constrained,
+}
+
+impl ToolChoiceSetting {
+    /// Native when the model's template renders tools, unless forced.
+    pub fn resolve(self, native_tools: bool) -> ToolFormat {
+        match self {
+            ToolChoiceSetting::Native => ToolFormat::Native,
+            ToolChoiceSetting::Constrained => ToolFormat::Constrained,
+            ToolChoiceSetting::Auto if native_tools => ToolFormat::Native,
+            ToolChoiceSetting::Auto => ToolFormat::Constrained,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub max_steps: usize,
@@ -50,6 +94,7 @@ pub struct Config {
     pub step_tokens: usize,
     pub temperature: f64,
     pub repeat_penalty: f64,
+    pub tool_format: ToolFormat,
 }
 
 impl Config {
@@ -65,7 +110,30 @@ impl Config {
             step_tokens: 400,
             temperature: 0.0,
             repeat_penalty: 1.0,
+            tool_format: ToolFormat::Constrained,
         }
+    }
+
+    /// The agent's settings for `info`'s model: step limit (`max_steps`, 0
+    /// by model size), tool format, and the sampling of `params` with the
+    /// temperature capped as for grounded answers.
+    pub fn resolve(
+        info: &crate::model::ModelInfo,
+        max_steps: u32,
+        tool_format: ToolChoiceSetting,
+        params: &GenParams,
+    ) -> Config {
+        let bytes = std::fs::metadata(&info.path).map(|m| m.len()).unwrap_or(0);
+        let mut config = Config::for_model_file(bytes);
+        if max_steps > 0 {
+            config.max_steps = max_steps as usize;
+        }
+        config.tool_format = tool_format.resolve(info.native_tools);
+        config.temperature = params
+            .temperature
+            .min(crate::tasks::policy::GROUNDED_TEMPERATURE_CAP);
+        config.repeat_penalty = params.repeat_penalty;
+        config
     }
 }
 
@@ -108,18 +176,24 @@ impl Outcome {
 
 /// What ended a step.
 enum Step {
-    Reply(String, TurnUsage),
+    /// The reply's text and, in the native format, the engine's calls.
+    Reply(String, Vec<ToolCall>, TurnUsage),
     Aborted,
     Failed(String),
 }
 
-pub struct Agent<'m> {
-    model: &'m dyn LanguageModel,
+pub struct Agent {
+    model: Model,
     root: Root,
     registry: Registry,
     config: Config,
     system: String,
+    /// The native tool specs (empty when calls are constrained).
+    specs: Vec<ToolSpec>,
     paths: Vec<String>,
+    search: Option<crate::tasks::grounded::Retrieval>,
+    /// Every passage a search showed this session, numbered from 1.
+    passages: Vec<crate::grounding::Passage>,
     items: Vec<Item>,
     turns: usize,
     interrupted: bool,
@@ -128,18 +202,24 @@ pub struct Agent<'m> {
     log_error: Option<String>,
 }
 
-impl<'m> Agent<'m> {
-    pub fn new(model: &'m dyn LanguageModel, root: Root, config: Config) -> Agent<'m> {
+impl Agent {
+    pub fn new(model: Model, root: Root, config: Config) -> Agent {
         let registry = Registry::read_only();
-        let paths = tools::workspace_files(&root, tools::PATH_CHOICES);
-        let system = system_prompt(&registry, &paths);
+        let specs = match config.tool_format {
+            ToolFormat::Native => step::specs(&registry),
+            ToolFormat::Constrained => Vec::new(),
+        };
+        // The file list follows each request (see `turn`).
         Agent {
             model,
             root,
             registry,
             config,
-            system,
-            paths,
+            system: String::new(),
+            specs,
+            paths: Vec::new(),
+            search: None,
+            passages: Vec::new(),
             items: Vec::new(),
             turns: 0,
             interrupted: false,
@@ -147,6 +227,20 @@ impl<'m> Agent<'m> {
             log: None,
             log_error: None,
         }
+    }
+
+    /// Offers `search` over `retrieval`'s index; answers that use it are
+    /// checked against the passages it showed.
+    pub fn with_search(mut self, retrieval: crate::tasks::grounded::Retrieval) -> Agent {
+        if retrieval.index.is_none() {
+            return self;
+        }
+        self.registry = Registry::read_only().with_search();
+        if self.config.tool_format == ToolFormat::Native {
+            self.specs = step::specs(&self.registry);
+        }
+        self.search = Some(retrieval);
+        self
     }
 
     /// Records every item to `log` from now on.
@@ -162,7 +256,12 @@ impl<'m> Agent<'m> {
             .iter()
             .filter(|i| matches!(i, Item::Request(_)))
             .count();
+        let last_request = items.iter().rev().find_map(|i| match i {
+            Item::Request(t) => Some(t.clone()),
+            _ => None,
+        });
         self.items = items;
+        self.offer_files(last_request.as_deref().unwrap_or(""));
         self.log =
             Some(rollout::Writer::append(path).map_err(|e| format!("{}: {e}", path.display()))?);
         Ok(meta)
@@ -197,19 +296,32 @@ impl<'m> Agent<'m> {
         &self.config
     }
 
-    /// The prompt of the next step: the system prompt, then every item.
+    /// The prompt of the next step: the system prompt, then every item, in
+    /// the shape the tool-call format expects.
     pub fn messages(&self) -> Vec<ChatMessage> {
+        let native = self.config.tool_format == ToolFormat::Native;
         let mut out = vec![ChatMessage::new(Role::System, self.system.clone())];
         for item in &self.items {
             out.push(match item {
                 Item::Request(t) => ChatMessage::new(Role::User, t.clone()),
+                Item::Call(t) if native => match step::constrained(t) {
+                    Ok(Parsed::Call { tool, args }) => ChatMessage::tool_call(ToolCall {
+                        name: tool,
+                        arguments: Value::Object(args).to_string(),
+                    }),
+                    _ => ChatMessage::new(Role::Assistant, t.clone()),
+                },
+                Item::Answer(t) if native => match step::constrained(t) {
+                    Ok(Parsed::Answer(text)) => ChatMessage::new(Role::Assistant, text),
+                    _ => ChatMessage::new(Role::Assistant, t.clone()),
+                },
                 Item::Call(t) | Item::Answer(t) => ChatMessage::new(Role::Assistant, t.clone()),
                 Item::Result {
                     text,
                     summary,
                     elided,
                 } => ChatMessage::new(
-                    Role::User,
+                    if native { Role::Tool } else { Role::User },
                     if *elided {
                         format!("[{summary}: output elided]")
                     } else {
@@ -221,8 +333,10 @@ impl<'m> Agent<'m> {
         out
     }
 
-    /// The schema every step is generated under.
-    pub fn step_schema(&self) -> Value {
+    /// The schema a step is generated under: a call of one of the tools,
+    /// or, when `may_answer`, the answer. The first step of a turn may not
+    /// answer: small models otherwise answer from memory without looking.
+    pub fn step_schema(&self, may_answer: bool) -> Value {
         let mut branches: Vec<Value> = self
             .registry
             .iter()
@@ -241,12 +355,14 @@ impl<'m> Agent<'m> {
                 json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
             })
             .collect();
-        branches.push(json!({
-            "type": "object",
-            "properties": {"tool": {"enum": ["answer"]}, "text": {"type": "string", "minLength": 1, "maxLength": ANSWER_MAX_CHARS}},
-            "required": ["tool", "text"],
-            "additionalProperties": false
-        }));
+        if may_answer {
+            branches.push(json!({
+                "type": "object",
+                "properties": {"tool": {"enum": ["answer"]}, "text": {"type": "string", "minLength": 1, "maxLength": ANSWER_MAX_CHARS}},
+                "required": ["tool", "text"],
+                "additionalProperties": false
+            }));
+        }
         // Without this, a small model pads a finished call with whitespace
         // until it runs out of tokens.
         json!({
@@ -271,9 +387,7 @@ impl<'m> Agent<'m> {
         } else {
             text.to_string()
         };
-        // Path choices follow the request, so the likely files come first.
-        self.paths = tools::ranked_files(&self.root, text, tools::PATH_CHOICES);
-        self.system = system_prompt(&self.registry, &self.paths);
+        self.offer_files(text);
         self.push(Item::Request(request));
         let request_at = self.items.len() - 1;
         let mut usage = TurnUsage::default();
@@ -287,11 +401,12 @@ impl<'m> Agent<'m> {
                 break Outcome::new(StopReason::Error, steps, String::new(), Some(e));
             }
             steps += 1;
-            let reply = match self.step(cancel).await {
-                Step::Reply(r, u) => {
+            let may_answer = steps > 1 || self.config.max_steps == 1;
+            let (reply, calls) = match self.step(cancel, may_answer).await {
+                Step::Reply(r, calls, u) => {
                     usage.prompt_tokens += u.prompt_tokens;
                     usage.completion_tokens += u.completion_tokens;
-                    r
+                    (r, calls)
                 }
                 Step::Aborted => {
                     self.interrupted = true;
@@ -301,50 +416,51 @@ impl<'m> Agent<'m> {
                     break Outcome::new(StopReason::Error, steps, String::new(), Some(e));
                 }
             };
-            let call: Value = match serde_json::from_str(reply.trim()) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => {
-                    let e = format!("the model's step is not a tool call: {}", reply.trim());
-                    break Outcome::new(StopReason::Error, steps, String::new(), Some(e));
+            let parsed = match self.config.tool_format {
+                ToolFormat::Native => step::native(&reply, &calls, &self.registry),
+                ToolFormat::Constrained => match step::constrained(&reply) {
+                    Ok(p) => p,
+                    Err(e) => break Outcome::new(StopReason::Error, steps, String::new(), Some(e)),
+                },
+            };
+            match parsed {
+                Parsed::Answer(answer) => {
+                    let record = match self.config.tool_format {
+                        ToolFormat::Native => answer.clone(),
+                        ToolFormat::Constrained => reply.trim().to_string(),
+                    };
+                    self.push(Item::Answer(record));
+                    emit(Event::Delta {
+                        text: answer.clone(),
+                    });
+                    self.check_sources(&answer, emit);
+                    break Outcome::new(StopReason::Answered, steps, answer, None);
                 }
-            };
-            let tool = call
-                .get("tool")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if tool == "answer" {
-                let answer = call
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                self.push(Item::Answer(reply.trim().to_string()));
-                emit(Event::Delta {
-                    text: answer.clone(),
-                });
-                break Outcome::new(StopReason::Answered, steps, answer, None);
-            }
-            self.push(Item::Call(reply.trim().to_string()));
-            self.calls += 1;
-            let call_id = format!("call_{}", self.calls);
-            let mut args = call.clone();
-            if let Value::Object(m) = &mut args {
-                m.remove("tool");
-            }
-            let key = format!("{tool} {args}");
-            let Some(t) = self.registry.get(&tool) else {
-                let e = format!("the model called an unknown tool: {tool}");
-                break Outcome::new(StopReason::Error, steps, String::new(), Some(e));
-            };
-            emit(Event::ToolStarted {
-                call_id: call_id.clone(),
-                tool: tool.clone(),
-                args: args.clone(),
-                risk: t.risk(),
-            });
-            if !self.execute(&mut seen, &key, call_id, &tool, &args, emit) {
-                break Outcome::new(StopReason::LoopDetected, steps, String::new(), None);
+                Parsed::Invalid { raw, error } => self.invalid(raw, error, emit),
+                Parsed::Call { tool, args } => {
+                    let record = match self.config.tool_format {
+                        ToolFormat::Native => Parsed::call_record(&tool, &args),
+                        ToolFormat::Constrained => reply.trim().to_string(),
+                    };
+                    self.push(Item::Call(record));
+                    let args = Value::Object(args);
+                    let key = format!("{tool} {args}");
+                    let Some(t) = self.registry.get(&tool) else {
+                        let e = format!("the model called an unknown tool: {tool}");
+                        break Outcome::new(StopReason::Error, steps, String::new(), Some(e));
+                    };
+                    let risk = t.risk();
+                    let call_id = self.next_call_id();
+                    emit(Event::ToolStarted {
+                        call_id: call_id.clone(),
+                        tool: tool.clone(),
+                        args: args.clone(),
+                        risk,
+                    });
+                    if !self.execute(&mut seen, &key, call_id, &tool, &args, emit) {
+                        break Outcome::new(StopReason::LoopDetected, steps, String::new(), None);
+                    }
+                }
             }
         };
         emit(Event::TurnCompleted {
@@ -356,6 +472,69 @@ impl<'m> Agent<'m> {
             error: outcome.error,
         });
         outcome.stop
+    }
+
+    /// Path choices and the prompt's file list follow the request, so the
+    /// likely files come first.
+    fn offer_files(&mut self, request: &str) {
+        self.paths = tools::ranked_files(&self.root, request, tools::PATH_CHOICES);
+        self.system = system_prompt(&self.registry, &self.paths, self.config.tool_format);
+    }
+
+    /// Checks an answer's `[n]` markers against the passages searches
+    /// showed, as `lore ask` does; reported only once a search has run.
+    fn check_sources(&self, answer: &str, emit: &mut dyn FnMut(Event)) {
+        if self.passages.is_empty() {
+            return;
+        }
+        let (mut citations, valid) = crate::grounding::check_citations(answer, &self.passages);
+        if citations.is_empty() {
+            citations.extend(crate::grounding::attribute(answer, &self.passages));
+        }
+        if !valid {
+            emit(Event::Warning {
+                message: "the answer cites a passage number no search returned".into(),
+            });
+        }
+        let supported = crate::grounding::support::check(answer, &self.passages, false).supported;
+        emit(Event::Sources {
+            citations,
+            valid,
+            supported,
+        });
+    }
+
+    fn next_call_id(&mut self) -> String {
+        self.calls += 1;
+        format!("call_{}", self.calls)
+    }
+
+    /// Reports a native call that cannot run and tells the model why, so
+    /// the next step can correct it.
+    fn invalid(&mut self, raw: String, error: String, emit: &mut dyn FnMut(Event)) {
+        let call_id = self.next_call_id();
+        let tool = raw.split_whitespace().next().unwrap_or("").to_string();
+        emit(Event::ToolStarted {
+            call_id: call_id.clone(),
+            tool: tool.clone(),
+            args: Value::Null,
+            risk: protocol::Risk::Read,
+        });
+        let text = format!("error: {error}");
+        emit(Event::ToolCompleted {
+            call_id,
+            tool,
+            status: ToolStatus::Invalid,
+            wall_ms: 0,
+            summary: format!("invalid call: {error}"),
+            output: text.clone(),
+        });
+        self.push(Item::Call(raw));
+        self.push(Item::Result {
+            text,
+            summary: "invalid call".into(),
+            elided: false,
+        });
     }
 
     /// Runs a call through the loop guard, reporting it; `false` when it
@@ -393,7 +572,8 @@ impl<'m> Agent<'m> {
             }
             None => {
                 let t = self.registry.get(tool).expect("checked by the caller");
-                let (status, text, summary) = self.run_tool(t, tool, args);
+                let (status, text, summary, passages) = self.run_tool(t, tool, args);
+                self.passages.extend(passages);
                 seen.insert(key.to_string(), (1, text.clone()));
                 (status, text, summary)
             }
@@ -421,35 +601,43 @@ impl<'m> Agent<'m> {
         t: &dyn tools::Tool,
         tool: &str,
         args: &Value,
-    ) -> (ToolStatus, String, String) {
-        let cx = Context { root: &self.root };
+    ) -> (ToolStatus, String, String, Vec<crate::grounding::Passage>) {
+        let cx = Context {
+            root: &self.root,
+            search: self.search.as_ref(),
+            next_passage: self.passages.len() + 1,
+        };
         let budget = truncate::budget(self.model.info().context_length);
-        let (status, body, summary) = match t.run(args, &cx) {
+        let (status, body, summary, passages) = match t.run(args, &cx) {
             Ok(out) => (
                 ToolStatus::Completed,
                 truncate::head_tail(&out.text, budget),
                 out.summary,
+                out.passages,
             ),
             Err(e) => (
                 ToolStatus::Failed,
                 format!("error: {e}"),
                 format!("{tool} failed: {e}"),
+                Vec::new(),
             ),
         };
         let text = format!("Result of {}:\n{body}", call_label(tool, args));
-        (status, text, summary)
+        (status, text, summary, passages)
     }
 
     /// Generates one step under the schema, or stops on `cancel`.
-    async fn step(&self, cancel: &mut watch::Receiver<bool>) -> Step {
+    async fn step(&self, cancel: &mut watch::Receiver<bool>, may_answer: bool) -> Step {
         if *cancel.borrow() {
             return Step::Aborted;
         }
+        let native = self.config.tool_format == ToolFormat::Native;
         let params = GenParams {
             max_tokens: self.config.step_tokens,
             temperature: self.config.temperature,
             repeat_penalty: self.config.repeat_penalty,
-            constraint: Some(Constraint::JsonSchema(self.step_schema())),
+            constraint: (!native).then(|| Constraint::JsonSchema(self.step_schema(may_answer))),
+            tools: self.specs.clone(),
             ..GenParams::default()
         };
         let messages = self.messages();
@@ -461,6 +649,7 @@ impl<'m> Agent<'m> {
             _ = cancelled(cancel) => return Step::Aborted,
         };
         let mut reply = String::new();
+        let mut calls = Vec::new();
         loop {
             let event = tokio::select! {
                 e = generation.next() => e,
@@ -468,19 +657,23 @@ impl<'m> Agent<'m> {
             };
             match event {
                 Some(ModelEvent::Delta(t)) => reply.push_str(&t),
+                Some(ModelEvent::ToolCall(c)) => calls.push(c),
                 Some(ModelEvent::Finished(f)) => {
                     // Under a constraint mistral.rs reports max_tokens as
                     // the completion count; the text's own count is exact.
-                    let completion = self
-                        .model
-                        .count_text_tokens(&reply)
-                        .await
-                        .unwrap_or(f.usage.completion_tokens);
+                    let completion = if native {
+                        f.usage.completion_tokens
+                    } else {
+                        self.model
+                            .count_text_tokens(&reply)
+                            .await
+                            .unwrap_or(f.usage.completion_tokens)
+                    };
                     let usage = TurnUsage {
                         prompt_tokens: f.usage.prompt_tokens,
                         completion_tokens: completion,
                     };
-                    return Step::Reply(reply, usage);
+                    return Step::Reply(reply, calls, usage);
                 }
                 Some(ModelEvent::Error(e)) => return Step::Failed(e),
                 Some(_) => {}
@@ -499,7 +692,7 @@ impl<'m> Agent<'m> {
         loop {
             let tokens = self
                 .model
-                .count_tokens(&self.messages())
+                .count_tokens_with_tools(&self.messages(), &self.specs)
                 .await
                 .map_err(|e| e.to_string())?;
             if tokens <= target {
@@ -552,18 +745,31 @@ fn call_label(tool: &str, args: &Value) -> String {
     format!("{tool}({main})")
 }
 
-fn system_prompt(registry: &Registry, paths: &[String]) -> String {
+fn system_prompt(registry: &Registry, paths: &[String], format: ToolFormat) -> String {
     let mut s = String::from(
-        "You answer questions about the files of a workspace. You can look but not change anything.\n\
-         Reply with exactly one JSON object per message: a tool call, or {\"tool\": \"answer\", \"text\": \"...\"} once you know the answer.\n\
-         Example: {\"tool\": \"grep\", \"pattern\": \"def parse_date\"}\n\
-         Tools:\n",
+        "You answer questions about the files of a workspace. You can look but not change anything.\n",
     );
-    for t in registry.iter() {
-        s.push_str(&format!("- {}: {}\n", t.name(), t.description()));
+    match format {
+        ToolFormat::Native => s.push_str(
+            "You do not know what the files say until you read them: your first reply is always a tool call. Answer in plain text only after a tool result shows the answer, and name the file it comes from.\n",
+        ),
+        ToolFormat::Constrained => {
+            s.push_str(
+                "Reply with exactly one JSON object per message: a tool call, or {\"tool\": \"answer\", \"text\": \"...\"} once you know the answer.\n\
+                 Tools:\n",
+            );
+            for t in registry.iter() {
+                s.push_str(&format!("- {}: {}\n", t.name(), t.description()));
+            }
+            s.push_str("- answer {text}: your final answer; name the file it comes from\n");
+        }
     }
-    s.push_str("- answer {text}: your final answer; name the file it comes from\n");
     s.push_str("Look at the files before answering; never guess.\n");
+    if registry.get("search").is_some() {
+        s.push_str(
+            "Questions about the product, its documents or policies: use search and cite the hits you use as [n].\n",
+        );
+    }
     if !paths.is_empty() {
         s.push_str("Files:\n");
         for p in paths.iter().take(PROMPT_FILES) {

@@ -45,6 +45,9 @@ pub enum ToolStatus {
     Failed,
     /// A repeat of an earlier identical call, answered from its result.
     Repeated,
+    /// A native call naming no tool, or with arguments that are not a JSON
+    /// object of the tool's parameters; the model is told and may retry.
+    Invalid,
     Aborted,
 }
 
@@ -112,6 +115,16 @@ pub enum Event {
     },
     #[serde(rename = "warning")]
     Warning { message: String },
+    /// After an answer, when the session has searched the knowledge base:
+    /// the passages the answer cites (checked as in `lore ask`), whether
+    /// every `[n]` names a passage a search returned, and whether the
+    /// passages support the answer.
+    #[serde(rename = "answer.sources")]
+    Sources {
+        citations: Vec<crate::grounding::Citation>,
+        valid: bool,
+        supported: bool,
+    },
     #[serde(rename = "turn.completed")]
     TurnCompleted {
         turn: usize,

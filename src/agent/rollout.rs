@@ -24,6 +24,62 @@ pub struct Meta {
     pub lore_version: String,
 }
 
+impl Meta {
+    /// A new session of `agent`, named by the time and the process id.
+    pub fn new(agent: &super::Agent) -> Meta {
+        let now = chrono::Utc::now();
+        let info = agent.model_info();
+        Meta {
+            id: format!("{}-{}", now.format("%Y%m%d-%H%M%S"), std::process::id()),
+            time: now.to_rfc3339(),
+            root: agent.root().path().display().to_string(),
+            model: info.name.clone(),
+            context: info.context_length,
+            tool_format: agent.config().tool_format.as_str().into(),
+            mode: "read-only".into(),
+            lore_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// The log of session `id` in `dir`, or the newest for `last`.
+pub fn find(dir: &Path, id: &str) -> Result<PathBuf, String> {
+    if id == "last" {
+        return list(dir)
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("no agent sessions in {}", dir.display()));
+    }
+    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        return Err(format!("bad session id {id:?}"));
+    }
+    let path = dir.join(format!("{id}.jsonl"));
+    if !path.is_file() {
+        return Err(format!("no agent session {id} in {}", dir.display()));
+    }
+    Ok(path)
+}
+
+/// The session logs in `dir`, newest first.
+pub fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut logs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .map(|p| {
+            let t = std::fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            (t, p)
+        })
+        .collect();
+    logs.sort_by(|a, b| b.cmp(a));
+    logs.into_iter().map(|(_, p)| p).collect()
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Line {
@@ -86,7 +142,7 @@ impl Writer {
 
 /// The meta line and items of a log. Lines that do not parse are skipped
 /// only at the end (a torn write); elsewhere they are an error.
-pub(super) fn read(path: &Path) -> Result<(Meta, Vec<Item>), String> {
+pub(crate) fn read(path: &Path) -> Result<(Meta, Vec<Item>), String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let lines: Vec<String> = BufReader::new(file)
         .lines()

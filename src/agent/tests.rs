@@ -29,7 +29,7 @@ fn config(max_steps: usize) -> Config {
     }
 }
 
-async fn turn(agent: &mut Agent<'_>, text: &str) -> (StopReason, Vec<Event>) {
+async fn turn(agent: &mut Agent, text: &str) -> (StopReason, Vec<Event>) {
     let (_tx, mut rx) = watch::channel(false);
     let mut events = Vec::new();
     let stop = agent.turn(text, &mut rx, &mut |e| events.push(e)).await;
@@ -46,7 +46,8 @@ async fn a_call_then_an_answer_ends_the_turn_answered() {
     let model = ScriptedModel::new(4000)
         .reply(r#"{"tool": "read", "path": "config.toml"}"#)
         .reply(r#"{"tool": "answer", "text": "5, from config.toml"}"#);
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     let (stop, events) = turn(&mut agent, "What is max_retries?").await;
     assert_eq!(stop, StopReason::Answered);
     assert!(matches!(&events[0], Event::TurnStarted { turn: 1 }));
@@ -76,8 +77,11 @@ async fn a_call_then_an_answer_ends_the_turn_answered() {
 #[tokio::test]
 async fn every_step_is_constrained_to_the_tools_and_real_paths() {
     let (_d, root) = workspace();
-    let model = ScriptedModel::new(4000).reply(r#"{"tool": "answer", "text": "hi"}"#);
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = ScriptedModel::new(4000)
+        .reply(r#"{"tool": "list", "path": "."}"#)
+        .reply(r#"{"tool": "answer", "text": "hi"}"#);
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     turn(&mut agent, "hello").await;
     let Some(Constraint::JsonSchema(schema)) = &model.requests()[0].params.constraint else {
         panic!("no schema")
@@ -87,7 +91,13 @@ async fn every_step_is_constrained_to_the_tools_and_real_paths() {
         .iter()
         .map(|b| b["properties"]["tool"]["enum"][0].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["list", "read", "grep", "answer"]);
+    // The first step must look; later ones may answer.
+    assert_eq!(names, ["list", "read", "grep"]);
+    let Some(Constraint::JsonSchema(later)) = &model.requests()[1].params.constraint else {
+        panic!("the second step is not constrained")
+    };
+    assert_eq!(later["anyOf"].as_array().unwrap().len(), 4);
+    assert_eq!(later["anyOf"][3]["properties"]["tool"]["enum"][0], "answer");
     let paths = branches[1]["properties"]["path"]["enum"]
         .as_array()
         .unwrap();
@@ -106,7 +116,8 @@ async fn the_turn_stops_at_the_step_limit() {
     for i in 0..9 {
         model = model.reply(format!(r#"{{"tool": "read", "path": "src/f{i}.rs"}}"#));
     }
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     let (stop, events) = turn(&mut agent, "look around").await;
     assert_eq!(stop, StopReason::StepLimit);
     assert!(matches!(
@@ -128,7 +139,8 @@ async fn a_repeat_gets_the_earlier_result_and_the_third_stops_the_turn() {
         .reply(call)
         .reply(call)
         .reply(call);
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     let (stop, events) = turn(&mut agent, "find it").await;
     assert_eq!(stop, StopReason::LoopDetected);
     let statuses: Vec<ToolStatus> = events
@@ -158,7 +170,8 @@ async fn big_output_is_cut_to_the_budget_with_head_and_tail() {
     let model = ScriptedModel::new(2048)
         .reply(r#"{"tool": "grep", "pattern": "row"}"#)
         .reply(r#"{"tool": "answer", "text": "many"}"#);
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     let (_, events) = turn(&mut agent, "rows?").await;
     let Event::ToolCompleted { output, .. } = &events[2] else {
         panic!()
@@ -183,7 +196,8 @@ async fn shrinking_keeps_the_system_prompt_and_the_request() {
         ));
     }
     let model = model.reply(r#"{"tool": "answer", "text": "done"}"#);
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     let (stop, _) = turn(&mut agent, "Summarise src/big.txt please").await;
     assert_eq!(stop, StopReason::Answered);
     for request in model.requests() {
@@ -210,7 +224,8 @@ async fn an_interrupt_ends_the_turn_aborted_and_the_next_turn_is_told() {
     let model = ScriptedModel::new(4000)
         .reply(r#"{"tool": "read", "path": "config.toml"}"#)
         .stall_after(1);
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     let (tx, mut rx) = watch::channel(false);
     let mut events = Vec::new();
     let stopper = tokio::spawn(async move {
@@ -234,8 +249,9 @@ async fn an_interrupt_ends_the_turn_aborted_and_the_next_turn_is_told() {
     ));
     let tx = stopper.await.unwrap();
     tx.send(false).unwrap();
-    let model2 = ScriptedModel::new(4000).reply(r#"{"tool": "answer", "text": "ok"}"#);
-    agent.model = &model2;
+    let model2 =
+        std::sync::Arc::new(ScriptedModel::new(4000).reply(r#"{"tool": "answer", "text": "ok"}"#));
+    agent.model = model2.clone();
     let stop = agent.turn("again", &mut rx, &mut |_| {}).await;
     assert_eq!(stop, StopReason::Answered);
     let sent = &model2.requests()[0].messages;
@@ -251,7 +267,8 @@ async fn a_failed_tool_tells_the_model_why() {
     let model = ScriptedModel::new(4000)
         .reply(r#"{"tool": "list", "path": "../.."}"#)
         .reply(r#"{"tool": "answer", "text": "cannot"}"#);
-    let mut agent = Agent::new(&model, root, config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root, config(8));
     let (_, events) = turn(&mut agent, "what is above?").await;
     let Event::ToolCompleted { status, output, .. } = &events[2] else {
         panic!()
@@ -285,7 +302,8 @@ async fn a_rollout_truncated_mid_line_resumes_to_the_same_transcript() {
     let model = ScriptedModel::new(4000)
         .reply(r#"{"tool": "read", "path": "config.toml"}"#)
         .reply(r#"{"tool": "answer", "text": "5"}"#);
-    let mut agent = Agent::new(&model, root.clone(), config(8));
+    let model = std::sync::Arc::new(model);
+    let mut agent = Agent::new(model.clone(), root.clone(), config(8));
     let meta = rollout::Meta {
         id: "s1".into(),
         time: "2026-12-02T12:00:00Z".into(),
@@ -306,7 +324,7 @@ async fn a_rollout_truncated_mid_line_resumes_to_the_same_transcript() {
     std::fs::write(&path, format!("{text}{{\"type\":\"item\",\"item\":{{\"ki")).unwrap();
 
     let model2 = ScriptedModel::new(4000).reply(r#"{"tool": "answer", "text": "still 5"}"#);
-    let mut resumed = Agent::new(&model2, root, config(8));
+    let mut resumed = Agent::new(std::sync::Arc::new(model2), root, config(8));
     assert_eq!(resumed.resume(&path).unwrap(), meta);
     assert_eq!(resumed.messages(), before);
     let (_, events) = turn(&mut resumed, "Sure?").await;
@@ -319,4 +337,186 @@ async fn a_rollout_truncated_mid_line_resumes_to_the_same_transcript() {
     assert_eq!(m.id, "s1");
     assert_eq!(items.len(), 6);
     assert!(resumed.log_error().is_none());
+}
+
+fn native(max_steps: usize) -> Config {
+    Config {
+        tool_format: ToolFormat::Native,
+        ..config(max_steps)
+    }
+}
+
+#[tokio::test]
+async fn native_calls_go_through_the_template_and_results_come_back_as_tool_messages() {
+    let (_d, root) = workspace();
+    let model = std::sync::Arc::new(
+        ScriptedModel::new(4000)
+            .reply(
+                r#"<tool_call>{"name": "read", "arguments": {"path": "config.toml"}}</tool_call>"#,
+            )
+            .reply("max_retries is 5 (config.toml)."),
+    );
+    let mut agent = Agent::new(model.clone(), root, native(8));
+    let (stop, events) = turn(&mut agent, "What is max_retries?").await;
+    assert_eq!(stop, StopReason::Answered);
+    let Event::ToolStarted { tool, args, .. } = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (tool.as_str(), &args["path"]),
+        ("read", &json!("config.toml"))
+    );
+    let Event::TurnCompleted { answer, steps, .. } = last(&events) else {
+        panic!()
+    };
+    assert_eq!(
+        (answer.as_str(), *steps),
+        ("max_retries is 5 (config.toml).", 2)
+    );
+    let sent = model.requests();
+    // Native steps offer the tools and are not constrained.
+    let names: Vec<&str> = sent[0]
+        .params
+        .tools
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, ["list", "read", "grep"]);
+    assert!(sent[0].params.constraint.is_none());
+    assert!(!sent[0].messages[0]
+        .content
+        .contains("exactly one JSON object"));
+    let second = &sent[1].messages;
+    let call = &second[second.len() - 2];
+    assert_eq!(call.role, Role::Assistant);
+    assert_eq!(call.tool_calls[0].name, "read");
+    assert_eq!(call.tool_calls[0].arguments, r#"{"path":"config.toml"}"#);
+    let result = &second[second.len() - 1];
+    assert_eq!(result.role, Role::Tool);
+    assert!(
+        result.content.ends_with("L1: max_retries = 5"),
+        "{}",
+        result.content
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_native_call_is_reported_and_the_model_may_retry() {
+    let (_d, root) = workspace();
+    let model = std::sync::Arc::new(
+        ScriptedModel::new(4000)
+            .reply(
+                r#"<tool_call>{"name": "cat", "arguments": {"path": "config.toml"}}</tool_call>"#,
+            )
+            .reply(
+                r#"<tool_call>{"name": "read", "arguments": {"path": "config.toml"}}</tool_call>"#,
+            )
+            .reply("5"),
+    );
+    let mut agent = Agent::new(model.clone(), root, native(8));
+    let (stop, events) = turn(&mut agent, "max_retries?").await;
+    assert_eq!(stop, StopReason::Answered);
+    let statuses: Vec<ToolStatus> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCompleted { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, [ToolStatus::Invalid, ToolStatus::Completed]);
+    let second = &model.requests()[1].messages;
+    let told = &second[second.len() - 1];
+    assert!(
+        told.content.contains("no tool named \"cat\""),
+        "{}",
+        told.content
+    );
+}
+
+#[test]
+fn the_format_follows_the_template_unless_forced() {
+    assert_eq!(ToolChoiceSetting::Auto.resolve(true), ToolFormat::Native);
+    assert_eq!(
+        ToolChoiceSetting::Auto.resolve(false),
+        ToolFormat::Constrained
+    );
+    assert_eq!(
+        ToolChoiceSetting::Constrained.resolve(true),
+        ToolFormat::Constrained
+    );
+    assert_eq!(ToolChoiceSetting::Native.resolve(false), ToolFormat::Native);
+}
+
+#[tokio::test]
+async fn search_hits_are_numbered_and_the_answer_citations_checked() {
+    let (_d, root) = workspace();
+    let model = std::sync::Arc::new(
+        ScriptedModel::new(4000)
+            .reply(r#"{"tool": "search", "query": "return an item"}"#)
+            .reply(r#"{"tool": "search", "query": "parcels tracking"}"#)
+            .reply(
+                r#"{"tool": "answer", "text": "Within 30 days of delivery [1]; see also [9]."}"#,
+            ),
+    );
+    let agent = Agent::new(model.clone(), root, config(8));
+    let mut agent = agent.with_search(crate::tasks::testkit::retrieval());
+    let (stop, events) = turn(&mut agent, "How long do I have to return an item?").await;
+    assert_eq!(stop, StopReason::Answered);
+    let outputs: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCompleted { output, .. } => Some(output.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        outputs[0].contains("[1] returns.md:L1-L1"),
+        "{}",
+        outputs[0]
+    );
+    // Numbers run on from the first search (one hit).
+    assert!(!outputs[0].contains("[2]"), "{}", outputs[0]);
+    assert!(
+        outputs[1].contains("[2] shipping.md:L1-L1"),
+        "{}",
+        outputs[1]
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Warning { message } if message.contains("no search returned"))
+    ));
+    let Some(Event::Sources {
+        citations, valid, ..
+    }) = events.iter().find(|e| matches!(e, Event::Sources { .. }))
+    else {
+        panic!("{events:?}")
+    };
+    assert!(!valid);
+    assert_eq!(citations.len(), 1);
+    assert_eq!(citations[0].path, "returns.md");
+    // The tool is offered in the schema and named in the prompt.
+    let first = &model.requests()[0];
+    assert!(first.messages[0].content.contains("- search:"));
+    let Some(Constraint::JsonSchema(schema)) = &first.params.constraint else {
+        panic!()
+    };
+    assert!(
+        schema.to_string().contains(r#""enum":["search"]"#),
+        "{schema}"
+    );
+}
+
+#[tokio::test]
+async fn without_an_index_there_is_no_search_and_no_sources() {
+    let (_d, root) = workspace();
+    let model = std::sync::Arc::new(
+        ScriptedModel::new(4000).reply(r#"{"tool": "answer", "text": "hi [1]"}"#),
+    );
+    let mut retrieval = crate::tasks::testkit::retrieval();
+    retrieval.index = None;
+    let mut agent = Agent::new(model.clone(), root, config(8)).with_search(retrieval);
+    let (_, events) = turn(&mut agent, "hello").await;
+    assert!(!events.iter().any(|e| matches!(e, Event::Sources { .. })));
+    assert!(!model.requests()[0].messages[0]
+        .content
+        .contains("- search:"));
 }

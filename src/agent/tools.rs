@@ -1,5 +1,6 @@
 //! The agent's tools and their registry. Part 1 has the read-only ones:
-//! `list`, `read` and `grep`, all confined to the workspace root.
+//! `list`, `read` and `grep`, all confined to the workspace root, and
+//! `search` over lore's own index when one is configured.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,8 @@ use serde_json::{json, Value};
 
 use super::fsroot::Root;
 use super::protocol::Risk;
+use crate::grounding::Passage;
+use crate::tasks::grounded::Retrieval;
 
 /// Most entries `list` shows.
 pub const LIST_MAX: usize = 200;
@@ -23,15 +26,32 @@ pub const PATH_CHOICES: usize = 200;
 
 /// What a tool returns: the text the model reads and a one-line summary
 /// for compact rendering.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ToolOutput {
     pub text: String,
     pub summary: String,
+    /// Knowledge-base passages the text shows as `[n]`, for citations.
+    pub passages: Vec<Passage>,
 }
 
 /// What tools share during a session.
 pub struct Context<'a> {
     pub root: &'a Root,
+    /// lore's own index, when one is configured.
+    pub search: Option<&'a Retrieval>,
+    /// The number the next passage shown gets: numbers run on through a
+    /// session so every `[n]` names one passage.
+    pub next_passage: usize,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(root: &'a Root) -> Context<'a> {
+        Context {
+            root,
+            search: None,
+            next_passage: 1,
+        }
+    }
 }
 
 pub trait Tool: Send + Sync {
@@ -55,6 +75,12 @@ impl Registry {
         Registry {
             tools: vec![Box::new(List), Box::new(Read), Box::new(Grep)],
         }
+    }
+
+    /// Adds `search` over lore's index.
+    pub fn with_search(mut self) -> Registry {
+        self.tools.push(Box::new(Search));
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<&dyn Tool> {
@@ -204,6 +230,7 @@ impl Tool for List {
         Ok(ToolOutput {
             text,
             summary: format!("list {rel} ({total} entries)"),
+            ..Default::default()
         })
     }
 }
@@ -272,6 +299,7 @@ impl Tool for Read {
         Ok(ToolOutput {
             text: out.join("\n"),
             summary: format!("read {rel} ({} lines)", end.saturating_sub(offset - 1)),
+            ..Default::default()
         })
     }
 }
@@ -351,6 +379,56 @@ impl Tool for Grep {
                 "grep {pattern:?} ({total} matches in {} files)",
                 files.len()
             ),
+            ..Default::default()
+        })
+    }
+}
+
+/// Most passages one search shows.
+pub const SEARCH_MAX: usize = 5;
+/// Characters of each passage shown, so that the output budget of a small
+/// context keeps every hit rather than cutting the middle ones.
+const SEARCH_PASSAGE_CHARS: usize = 600;
+
+struct Search;
+
+impl Tool for Search {
+    fn name(&self) -> &'static str {
+        "search"
+    }
+    fn description(&self) -> &'static str {
+        "search the knowledge base (lore's document index, not the workspace); hits come as `[n] path:Lstart-Lend > heading` with a snippet; cite them as [n]"
+    }
+    fn risk(&self) -> Risk {
+        Risk::Read
+    }
+    fn parameters(&self, _paths: &[String]) -> Value {
+        json!({"query": {"type": "string", "minLength": 2, "maxLength": 120}})
+    }
+    fn run(&self, args: &Value, cx: &Context) -> Result<ToolOutput, String> {
+        let query = str_arg(args, "query").ok_or("search needs a query")?;
+        let retrieval = cx.search.ok_or("no index is configured (see lore index)")?;
+        let mut passages = retrieval.search(query).map_err(|e| e.to_string())?;
+        passages.truncate(SEARCH_MAX);
+        for (i, p) in passages.iter_mut().enumerate() {
+            p.n = cx.next_passage + i;
+        }
+        let text = if passages.is_empty() {
+            format!("no passage of the knowledge base matches {query:?}")
+        } else {
+            passages
+                .iter()
+                .map(|p| {
+                    let text: String = p.text.trim().chars().take(SEARCH_PASSAGE_CHARS).collect();
+                    format!("[{}] {}\n{text}", p.n, p.label())
+                })
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        };
+        Ok(ToolOutput {
+            summary: format!("search {query:?} ({} hits)", passages.len()),
+            text,
+            passages,
         })
     }
 }
@@ -383,7 +461,7 @@ mod tests {
         Registry::read_only()
             .get(tool)
             .unwrap()
-            .run(&args, &Context { root })
+            .run(&args, &Context::new(root))
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use tokio::sync::watch;
 
 use super::args::GenArgs;
@@ -13,15 +13,47 @@ use super::progress::Stderr;
 use super::stdio::{read_stdin, with_interrupt};
 use crate::agent::fsroot::Root as Workspace;
 use crate::agent::protocol::{Event, StopReason};
-use crate::agent::rollout::{Meta, Writer};
-use crate::agent::{Agent, Config};
+use crate::agent::rollout::{self, Meta, Writer};
+use crate::agent::Agent;
 use crate::app::Root;
 use crate::error::{AppError, Exit};
 use crate::output::OutputFormat;
-use crate::settings::Sources;
+use crate::settings::{FlagValue, Sources};
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AgentArgs {
+    #[command(subcommand)]
+    pub action: Option<AgentAction>,
+    /// Continue a logged agent session: its id, or `last` (the same as
+    /// `lore agent resume`)
+    #[arg(long, value_name = "ID|last", add = clap_complete::ArgValueCandidates::new(super::completions::agent_sessions))]
+    pub resume: Option<String>,
+    #[command(flatten)]
+    pub opts: AgentOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// Continue a logged agent session (`lore sessions` lists them) with
+    /// the next request
+    Resume(ResumeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The session's id
+    #[arg(value_name = "ID", add = clap_complete::ArgValueCandidates::new(super::completions::agent_sessions))]
+    pub id: Option<String>,
+    /// The newest session
+    #[arg(long)]
+    pub last: bool,
+    #[command(flatten)]
+    pub opts: AgentOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentOpts {
     /// The request. Piped stdin is appended after it; with no prompt,
     /// stdin is the request.
     pub prompt: Option<String>,
@@ -30,14 +62,17 @@ pub struct AgentArgs {
     #[arg(long = "cd", short = 'C', value_name = "DIR")]
     pub cd: Option<PathBuf>,
     /// Most model steps (tool calls plus the answer) for this request
-    /// [default: 8 for models up to 1B parameters, 24 above]
+    /// [setting: agent.max_steps; default: 8 for models up to 1B
+    /// parameters, 24 above]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=200))]
     pub max_steps: Option<u32>,
-    /// Continue a logged agent session: its id, or `last`
-    #[arg(long, value_name = "ID|last")]
-    pub resume: Option<String>,
+    /// How the model calls tools: native (its chat template's tool calls),
+    /// constrained (JSON-schema steps, any model) or auto [setting:
+    /// agent.tool_format]
+    #[arg(long, value_name = "FORMAT", value_parser = ["auto", "native", "constrained"])]
+    pub format_tools: Option<String>,
     /// Write no session log
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long)]
     pub ephemeral: bool,
     #[command(flatten)]
     pub gen: GenArgs,
@@ -45,54 +80,95 @@ pub struct AgentArgs {
 
 impl AgentArgs {
     pub fn layer(&self, sources: &mut Sources) {
-        self.gen.layer(sources);
+        let opts = match &self.action {
+            Some(AgentAction::Resume(r)) => &r.opts,
+            None => &self.opts,
+        };
+        opts.gen.layer(sources);
+        if let Some(n) = opts.max_steps {
+            sources.flag("agent.max_steps", FlagValue::Int(n.into()), "--max-steps");
+        }
+        if let Some(f) = &opts.format_tools {
+            sources.flag(
+                "agent.tool_format",
+                FlagValue::Str(f.clone()),
+                "--format-tools",
+            );
+        }
+    }
+
+    /// The options and the session to resume, whichever form was used.
+    fn split(self) -> Result<(AgentOpts, Option<String>), AppError> {
+        match self.action {
+            Some(AgentAction::Resume(mut r)) => {
+                let id = match (r.id.take(), r.last) {
+                    (None, true) => "last".to_string(),
+                    // `resume --last "next request"`: the one positional is
+                    // the request.
+                    (Some(p), true) if r.opts.prompt.is_none() => {
+                        r.opts.prompt = Some(p);
+                        "last".to_string()
+                    }
+                    (Some(_), true) => {
+                        return Err(AppError::usage(
+                            "lore agent resume takes an ID or --last, not both",
+                        ))
+                    }
+                    (Some(id), false) => id,
+                    (None, false) => return Err(AppError::usage(
+                        "lore agent resume needs a session ID or --last (lore sessions lists them)",
+                    )),
+                };
+                Ok((r.opts, Some(id)))
+            }
+            None => Ok((self.opts, self.resume)),
+        }
     }
 }
 
 pub async fn run(root: &Root, args: AgentArgs) -> anyhow::Result<()> {
-    let request = match (args.prompt.clone(), read_stdin()?) {
-        (Some(p), Some(s)) if !s.trim().is_empty() => format!("{p}\n\n```\n{}\n```", s.trim_end()),
-        (Some(p), _) => p,
-        (None, Some(s)) => s,
-        (None, None) => String::new(),
-    };
-    if request.trim().is_empty() {
+    let (args, resume) = args.split()?;
+    if args.ephemeral && resume.is_some() {
         return Err(AppError::usage(
-            "nothing to do: give a request argument or pipe it on stdin (e.g. lore agent \"which file defines main?\")",
+            "--ephemeral writes no log, so it cannot continue a logged session",
         )
         .into());
     }
-    let workspace = match &args.cd {
-        Some(dir) => Workspace::new(dir),
-        None => Workspace::discover(&std::env::current_dir()?),
-    }
-    .map_err(|e| {
-        let dir = args.cd.clone().unwrap_or_else(|| PathBuf::from("."));
-        AppError::usage(format!("workspace {}: {e}", dir.display()))
-    })?;
+    let request = request_text(args.prompt.clone())?;
+    let resume_path = match &resume {
+        Some(id) => Some(rollout::find(&root.agent_logs_dir(), id).map_err(AppError::usage)?),
+        None => None,
+    };
+    let workspace = workspace_for(args.cd.clone(), resume_path.as_deref())?;
     root.gen_params()?;
     let model = with_interrupt(root.load_model(&Stderr::new()))
         .await?
         .map_err(AppError::from)?;
-    let file_size = std::fs::metadata(&model.info().path)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let params = root.gen_params()?;
-    let mut config = Config::for_model_file(file_size);
-    config.repeat_penalty = params.repeat_penalty;
-    config.temperature = params.temperature;
-    if let Some(n) = args.max_steps {
-        config.max_steps = n as usize;
-    }
+    let config = root.agent_config(model.info())?;
     let max_steps = config.max_steps;
     let json = root.settings.settings.output.format != OutputFormat::Text;
+
+    let retrieval = root.agent_retrieval()?;
+    let searches = retrieval.is_some();
+    let mut agent = Agent::new(model.clone(), workspace, config);
+    if let Some(r) = retrieval {
+        agent = agent.with_search(r);
+    }
     eprintln!(
-        "lore: agent in {} (read-only, {} steps at most)",
-        workspace.path().display(),
-        max_steps
+        "lore: agent in {} (read-only, {} steps at most, {} tool calls{})",
+        agent.root().path().display(),
+        max_steps,
+        agent.config().tool_format.as_str(),
+        if searches {
+            format!(
+                ", search over index '{}'",
+                root.settings.settings.index.name
+            )
+        } else {
+            String::new()
+        }
     );
-    let mut agent = Agent::new(model.as_ref(), workspace, config);
-    open_log(root, &args, &mut agent)?;
+    open_log(root, &args, resume_path.as_deref(), &mut agent)?;
     let (cancel_tx, mut cancel) = watch::channel(false);
     // Ctrl-C stops the step in progress; the turn then ends as aborted.
     let watcher = tokio::spawn(async move {
@@ -102,6 +178,7 @@ pub async fn run(root: &Root, args: AgentArgs) -> anyhow::Result<()> {
     });
     let stdout = std::io::stdout();
     let mut write_err = None;
+    let mut sources = None;
     let mut emit = |event: Event| {
         let mut out = stdout.lock();
         let r = if json {
@@ -114,8 +191,19 @@ pub async fn run(root: &Root, args: AgentArgs) -> anyhow::Result<()> {
                     eprintln!("• {summary}");
                     Ok(())
                 }
+                Event::Warning { message } => {
+                    eprintln!("lore: warning: {message}");
+                    Ok(())
+                }
+                Event::Sources { citations, .. } => {
+                    sources = footnotes(citations);
+                    Ok(())
+                }
                 Event::TurnCompleted { answer, .. } if !answer.is_empty() => {
-                    writeln!(out, "{answer}")
+                    writeln!(out, "{answer}").and_then(|_| match sources.take() {
+                        Some(f) => writeln!(out, "\n{f}"),
+                        None => Ok(()),
+                    })
                 }
                 _ => Ok(()),
             }
@@ -146,56 +234,58 @@ pub async fn run(root: &Root, args: AgentArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The log of session `id` (or the newest, for `last`) in `dir`.
-fn find_log(dir: &std::path::Path, id: &str) -> Result<PathBuf, AppError> {
-    if id == "last" {
-        let newest = std::fs::read_dir(dir)
-            .ok()
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-            .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        return newest
-            .ok_or_else(|| AppError::usage(format!("no agent sessions in {}", dir.display())));
+/// The request: the argument, stdin, or both (stdin as a fenced block).
+fn request_text(prompt: Option<String>) -> anyhow::Result<String> {
+    let request = match (prompt, read_stdin()?) {
+        (Some(p), Some(s)) if !s.trim().is_empty() => format!("{p}\n\n```\n{}\n```", s.trim_end()),
+        (Some(p), _) => p,
+        (None, Some(s)) => s,
+        (None, None) => String::new(),
+    };
+    if request.trim().is_empty() {
+        return Err(AppError::usage(
+            "nothing to do: give a request argument or pipe it on stdin (e.g. lore agent \"which file defines main?\")",
+        )
+        .into());
     }
-    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
-        return Err(AppError::usage(format!("bad session id {id:?}")));
+    Ok(request)
+}
+
+/// `--cd DIR`, else a resumed session's own workspace, else the git top
+/// level above the current directory.
+fn workspace_for(
+    cd: Option<PathBuf>,
+    resume_path: Option<&std::path::Path>,
+) -> Result<Workspace, AppError> {
+    let cd = cd.or_else(|| {
+        let (meta, _) = rollout::read(resume_path?).ok()?;
+        Some(PathBuf::from(meta.root))
+    });
+    let here = std::env::current_dir()
+        .map_err(|e| AppError::usage(format!("the current directory: {e}")))?;
+    match &cd {
+        Some(dir) => Workspace::new(dir),
+        None => Workspace::discover(&here),
     }
-    let path = dir.join(format!("{id}.jsonl"));
-    if !path.is_file() {
-        return Err(AppError::usage(format!(
-            "no agent session {id} in {}",
-            dir.display()
-        )));
-    }
-    Ok(path)
+    .map_err(|e| {
+        let dir = cd.clone().unwrap_or_else(|| PathBuf::from("."));
+        AppError::usage(format!("workspace {}: {e}", dir.display()))
+    })
 }
 
 /// Starts the session log, or continues the one `--resume` names.
-fn open_log(root: &Root, args: &AgentArgs, agent: &mut Agent) -> Result<(), AppError> {
-    let logs = root.settings.settings.sessions_dir().join("agent");
-    let resume_path = match &args.resume {
-        Some(id) => Some(find_log(&logs, id)?),
-        None => None,
-    };
-    let info = agent.model_info().clone();
-    if let Some(path) = &resume_path {
+fn open_log(
+    root: &Root,
+    args: &AgentOpts,
+    resume_path: Option<&std::path::Path>,
+    agent: &mut Agent,
+) -> Result<(), AppError> {
+    let logs = root.agent_logs_dir();
+    if let Some(path) = resume_path {
         let meta = agent.resume(path).map_err(AppError::usage)?;
         eprintln!("lore: resuming agent session {}", meta.id);
     } else if !args.ephemeral {
-        let meta = Meta {
-            id: chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string()
-                + &format!("-{}", std::process::id()),
-            time: chrono::Utc::now().to_rfc3339(),
-            root: agent.root().path().display().to_string(),
-            model: info.name.clone(),
-            context: info.context_length,
-            tool_format: "constrained".into(),
-            mode: "read-only".into(),
-            lore_version: env!("CARGO_PKG_VERSION").into(),
-        };
+        let meta = Meta::new(agent);
         match Writer::create(&logs, &meta) {
             Ok(w) => {
                 eprintln!("lore: agent session {} ({})", meta.id, w.path().display());
@@ -205,4 +295,23 @@ fn open_log(root: &Root, args: &AgentArgs, agent: &mut Agent) -> Result<(), AppE
         }
     }
     Ok(())
+}
+
+/// `Sources:` then `[n] path:Lstart-Lend > heading`, as `lore ask` ends.
+fn footnotes(citations: &[crate::grounding::Citation]) -> Option<String> {
+    if citations.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = citations
+        .iter()
+        .map(|c| {
+            let mut s = format!("[{}] {}:L{}-L{}", c.n, c.path, c.lines.0, c.lines.1);
+            if !c.heading.is_empty() {
+                s.push_str(" > ");
+                s.push_str(&c.heading);
+            }
+            s
+        })
+        .collect();
+    Some(format!("Sources:\n{}", lines.join("\n")))
 }

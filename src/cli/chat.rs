@@ -1,17 +1,22 @@
 //! `lore chat` (and `lore` alone on a terminal): prepares the model, the
-//! index, the session store and piped context, then hands over to the TUI.
+//! index, the session store, agent mode's workspace and piped context,
+//! then hands over to the TUI.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::progress::Stderr;
 use super::stdio::read_stdin;
 use super::SamplingArgs;
+use crate::agent::fsroot::Root as Workspace;
 use crate::app::Root;
 use crate::error::AppError;
 use crate::settings::{FlagValue, Sources};
 use crate::tasks::chat::Mode;
-use crate::tasks::conversation::FirstModel;
-use crate::tui::{self, app::App, app::Status, theme};
+use crate::tasks::conversation::{AgentParts, FirstModel};
+use crate::tui::{self, app::App, app::Status, steps, theme};
 
 #[derive(Debug, Args, Default)]
 pub struct ChatArgs {
@@ -21,9 +26,13 @@ pub struct ChatArgs {
     /// Resume a saved conversation by id (or a unique prefix of one)
     #[arg(long, value_name = "ID", add = clap_complete::ArgValueCandidates::new(super::completions::sessions))]
     pub session: Option<String>,
-    /// Start in this mode: chat, ask or support [setting: chat.mode]
+    /// Start in this mode: chat, ask, support or agent [setting: chat.mode]
     #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
+    /// Agent mode's workspace root [default: the git top level above the
+    /// current directory, else the current directory]
+    #[arg(long = "cd", short = 'C', value_name = "DIR")]
+    pub cd: Option<PathBuf>,
     /// Index for ask and support modes [setting: index.name]
     #[arg(long, short = 'i', value_name = "NAME", add = clap_complete::ArgValueCandidates::new(super::completions::indexes))]
     pub index: Option<String>,
@@ -93,13 +102,20 @@ pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
     root.resolve_model(&s.model.path).map_err(AppError::from)?;
     let index = root.open_index_or_warn(&progress);
     let services = root.services(FirstModel::Load(s.model.path.clone()), index)?;
+    let agent = agent_parts(root, &args)?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let workspace = agent
+        .as_ref()
+        .map(|a| steps::tilde(a.workspace.path(), home.as_deref()));
     let backend = tui::Backend {
         services,
         store: store.clone(),
+        agent,
     };
     let status = Status {
         mode,
         index: s.index.name.clone(),
+        workspace,
         ..Status::default()
     };
     let mut app = App::new(
@@ -111,4 +127,33 @@ pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
     app.attachment = attachment;
     app.set_greeting(&s.support.greeting);
     tui::run(app, backend, s.chat.mouse).await
+}
+
+/// Agent mode's parts: the workspace (`--cd`, else the git top level of
+/// the current directory), the `agent.*` settings and the session logs.
+/// A `--cd` that names no directory is a usage error; without `--cd`, a
+/// current directory that cannot be read leaves agent mode unavailable.
+fn agent_parts(root: &Root, args: &ChatArgs) -> Result<Option<AgentParts>, AppError> {
+    let workspace = match &args.cd {
+        Some(dir) => Some(
+            Workspace::new(dir)
+                .map_err(|e| AppError::usage(format!("workspace {}: {e}", dir.display())))?,
+        ),
+        None => std::env::current_dir()
+            .and_then(|d| Workspace::discover(&d))
+            .ok(),
+    };
+    let settings = root.clone();
+    let search = match workspace {
+        Some(_) => root.agent_retrieval()?,
+        None => None,
+    };
+    Ok(workspace.map(|workspace| AgentParts {
+        workspace,
+        config: Arc::new(move |info: &crate::model::ModelInfo| {
+            settings.agent_config(info).map_err(|e| e.to_string())
+        }),
+        logs_dir: Some(root.agent_logs_dir()),
+        search,
+    }))
 }

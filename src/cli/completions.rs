@@ -174,6 +174,19 @@ pub fn sessions() -> Vec<CompletionCandidate> {
         .collect()
 }
 
+/// Agent session ids, newest first.
+pub fn agent_sessions() -> Vec<CompletionCandidate> {
+    let Some(s) = settings() else {
+        return Vec::new();
+    };
+    crate::agent::rollout::list(&s.sessions_dir().join("agent"))
+        .into_iter()
+        .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+        .enumerate()
+        .map(|(i, id)| CompletionCandidate::new(id).display_order(Some(i)))
+        .collect()
+}
+
 /// Prompt template names, built-in and the user's, with their descriptions.
 /// The built-ins are offered even when the settings cannot be read.
 pub fn templates() -> Vec<CompletionCandidate> {

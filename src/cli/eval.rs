@@ -1,16 +1,21 @@
-//! `lore eval ...`: retrieval, grounded answers and support dialogues
-//! measured on evaluation sets (the scoring lives in `crate::eval`).
+//! `lore eval ...`: retrieval, grounded answers, support dialogues and
+//! the agent measured on evaluation sets (the scoring lives in
+//! `crate::eval`).
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
 use super::args::{FormatArg, GenArgs};
 use super::progress::{self, Stderr};
 use super::require_files;
-use super::stdio::{with_interrupt, with_model};
+use super::stdio::{read_text_file, with_interrupt, with_model};
+use crate::agent::fsroot::Root as Workspace;
 use crate::app::Root;
 use crate::error::{task_error, AppError};
+use crate::eval::agent::{self as agent_eval, Task, TaskResult};
 use crate::eval::{self, grounding, qa, retrieval};
 use crate::index::Boosts;
 use crate::settings::{FlagValue, OutputFormat, Sources};
@@ -29,6 +34,52 @@ pub enum EvalCommand {
     /// The not-found rule on answerable and unanswerable questions, and
     /// with --answer whether the answers given are supported
     Grounding(EvalGroundingArgs),
+    /// The agent on requests over a workspace, each answer checked by a
+    /// regex: success, call validity, real paths, steps, stops, tokens
+    Agent(EvalAgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalAgentArgs {
+    /// The workspace the agent reads (the fixture: eval/agent-ws)
+    pub dir: PathBuf,
+    /// Tasks, one `id<TAB>request<TAB>answer regex` line each (`#`
+    /// comments); it must lie outside DIR, where the agent could read the
+    /// answers [default: agent-tasks.tsv beside DIR]
+    #[arg(long, value_name = "FILE")]
+    pub tasks: Option<PathBuf>,
+    /// Only the first N tasks
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Most model steps per task [setting: agent.max_steps; default: 8
+    /// for models up to 1B parameters, 24 above]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub max_steps: Option<u32>,
+    /// How the model calls tools: auto, native or constrained [setting:
+    /// agent.tool_format]
+    #[arg(long, value_name = "FORMAT", value_parser = ["auto", "native", "constrained"])]
+    pub format_tools: Option<String>,
+    /// Output format: text (a line per task as it ends, then the totals),
+    /// json (one object at the end) or jsonl (a line per task, then the
+    /// totals) [setting: output.format]
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<FormatArg>,
+}
+
+impl EvalAgentArgs {
+    /// The agent's flags; evaluations are greedy whatever the settings say.
+    pub fn layer(&self, sources: &mut Sources) {
+        if let Some(n) = self.max_steps {
+            sources.flag("agent.max_steps", FlagValue::Int(n.into()), "--max-steps");
+        }
+        if let Some(f) = &self.format_tools {
+            sources.flag(
+                "agent.tool_format",
+                FlagValue::Str(f.clone()),
+                "--format-tools",
+            );
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +166,7 @@ impl EvalCommand {
                     sources.flag("index.name", FlagValue::Str(i.clone()), "--index");
                 }
             }
+            EvalCommand::Agent(a) => a.layer(sources),
             EvalCommand::Retrieval(_) => {}
         }
     }
@@ -126,7 +178,162 @@ pub async fn run(root: &Root, cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Qa(args) => run_qa(root, args).await,
         EvalCommand::Support(args) => super::support::eval(root, args).await,
         EvalCommand::Grounding(args) => run_grounding(root, args).await,
+        EvalCommand::Agent(args) => run_agent(root, args).await,
     }
+}
+
+/// The workspace, the tasks file and its tasks, checked before the model
+/// loads: every problem is a usage error (exit 2).
+fn agent_inputs(args: &EvalAgentArgs) -> anyhow::Result<(Workspace, PathBuf, Vec<Task>)> {
+    let workspace = Workspace::new(&args.dir)
+        .map_err(|e| AppError::usage(format!("workspace {}: {e}", args.dir.display())))?;
+    let path = match &args.tasks {
+        Some(p) => p.clone(),
+        None => default_tasks(workspace.path())?,
+    };
+    if !path.is_file() {
+        let hint = if args.tasks.is_none() {
+            " (the default, beside the workspace; give --tasks FILE)"
+        } else {
+            ""
+        };
+        return Err(
+            AppError::usage(format!("no such tasks file: {}{hint}", path.display())).into(),
+        );
+    }
+    let inside = path
+        .canonicalize()
+        .is_ok_and(|p| p.starts_with(workspace.path()));
+    if inside {
+        return Err(AppError::usage(format!(
+            "the tasks file {} is inside the workspace {}, where the agent could read the answers; keep it outside",
+            path.display(),
+            workspace.path().display()
+        ))
+        .into());
+    }
+    let text = read_text_file(&path)?;
+    let tasks =
+        agent_eval::parse_tasks(&text, &path.display().to_string()).map_err(AppError::usage)?;
+    Ok((workspace, path, tasks))
+}
+
+/// `agent-tasks.tsv` in the directory that holds the workspace.
+fn default_tasks(workspace: &Path) -> anyhow::Result<PathBuf> {
+    match workspace.parent() {
+        Some(parent) => Ok(parent.join(agent_eval::DEFAULT_TASKS_FILE)),
+        None => Err(AppError::usage(format!(
+            "workspace {} has no parent directory for {}; give --tasks FILE",
+            workspace.display(),
+            agent_eval::DEFAULT_TASKS_FILE
+        ))
+        .into()),
+    }
+}
+
+async fn run_agent(root: &Root, args: EvalAgentArgs) -> anyhow::Result<()> {
+    let (workspace, tasks_path, mut tasks) = agent_inputs(&args)?;
+    tasks.truncate(args.limit.unwrap_or(usize::MAX));
+    if tasks.is_empty() {
+        return Err(AppError::usage("no tasks to run (--limit 0)").into());
+    }
+    let format = args
+        .format
+        .map_or(root.settings.settings.output.format, Into::into);
+    let model = with_interrupt(root.load_model(&Stderr::new()))
+        .await?
+        .map_err(AppError::from)?;
+    let config = root.agent_config(model.info())?;
+    eprintln!(
+        "lore: agent eval: {} tasks of {} in {} ({} steps at most, {} tool calls, greedy)",
+        tasks.len(),
+        tasks_path.display(),
+        workspace.path().display(),
+        config.max_steps,
+        config.tool_format.as_str()
+    );
+    let facts = serde_json::json!({
+        "workspace": workspace.path().display().to_string(),
+        "tasks_file": tasks_path.display().to_string(),
+        "max_steps": config.max_steps,
+        "tool_format": config.tool_format.as_str(),
+    });
+    // The knowledge-base tasks search the configured index; the first run
+    // fills "default" with the sample knowledge base, as `lore ask` does.
+    let search = match root.open_index(&root.settings.settings.index.name, &Stderr::new()) {
+        Ok(index) => Some(root.retrieval(Some(index))?),
+        Err(e) => {
+            eprintln!("lore: warning: {e}; the agent has no search tool");
+            None
+        }
+    };
+    let setup = agent_eval::Setup {
+        model: model.clone(),
+        workspace,
+        search,
+        config,
+    };
+    let width = tasks.iter().map(|t| t.id.len()).max().unwrap_or(0).max(4);
+    let stdout = std::io::stdout();
+    if format == OutputFormat::Text {
+        writeln!(stdout.lock(), "{}", agent_eval::task_header(width))?;
+    }
+    let bar = match format {
+        OutputFormat::Json => progress::bar(tasks.len() as u64, "tasks"),
+        _ => indicatif::ProgressBar::hidden(),
+    };
+    let mut write_err = None;
+    let started = Instant::now();
+    let task = agent_eval::run(&setup, &tasks, |r| {
+        bar.inc(1);
+        let mut out = stdout.lock();
+        let written = match format {
+            OutputFormat::Text => writeln!(out, "{}", agent_eval::task_line(r, width)),
+            OutputFormat::Jsonl => writeln!(out, "{}", task_json(r)),
+            OutputFormat::Json => Ok(()),
+        };
+        if let Err(e) = written.and_then(|_| out.flush()) {
+            write_err.get_or_insert(e);
+        }
+    });
+    let results = with_interrupt(task).await?;
+    bar.finish_and_clear();
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    let totals = agent_eval::totals(&results, started.elapsed().as_secs_f64());
+    let mut out = stdout.lock();
+    let add = |mut v: serde_json::Value| {
+        for (k, x) in facts.as_object().into_iter().flatten() {
+            v[k] = x.clone();
+        }
+        with_model(model.info(), v)
+    };
+    match format {
+        OutputFormat::Text => {
+            writeln!(out)?;
+            eval::print(&mut out, &totals, false, 22, |v| v)?;
+        }
+        OutputFormat::Json => eval::print(&mut out, &totals, true, 0, |v| {
+            let mut v = add(v);
+            v["results"] = serde_json::json!(results);
+            v
+        })?,
+        OutputFormat::Jsonl => {
+            let mut v = add(serde_json::to_value(&totals)?);
+            v["type"] = "totals".into();
+            writeln!(out, "{v}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One task as a JSON line: `{"type": "task", ...}`.
+fn task_json(r: &TaskResult) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["type"] = "task".into();
+    v
 }
 
 async fn run_grounding(root: &Root, args: EvalGroundingArgs) -> anyhow::Result<()> {

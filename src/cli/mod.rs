@@ -73,7 +73,7 @@ pub enum Command {
     /// Measure retrieval and answer quality on evaluation sets
     #[command(subcommand)]
     Eval(eval::EvalCommand),
-    /// List, show, export and delete saved chat conversations
+    /// List, show, export and delete saved chat and agent sessions
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
     /// Show the effective settings and where they come from

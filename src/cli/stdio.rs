@@ -282,6 +282,7 @@ mod tests {
             name: "m".into(),
             device: DeviceKind::Cpu,
             context_length: 100,
+            native_tools: false,
             load_time: Duration::ZERO,
         };
         // 99 tokens could fit; 100 leave no room for a reply.

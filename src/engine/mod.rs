@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::model::{
     ChatMessage, Constraint, DeviceKind, Event, Finished, GenParams, Generation, ModelError,
-    ModelInfo, Role, Timings, Usage,
+    ModelInfo, Role, Timings, ToolCall, ToolSpec, Usage,
 };
 pub use spec::{ModelSpec, SpecError};
 
@@ -124,6 +124,7 @@ impl Engine {
                 name: spec.name(),
                 device,
                 context_length,
+                native_tools: template_renders_tools(spec, opts),
                 load_time: started.elapsed(),
             },
         })
@@ -136,13 +137,23 @@ impl Engine {
     /// Exact prompt size of `messages` after the chat template, including
     /// the generation prompt, as the engine will count it.
     async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize, ModelError> {
+        self.count_tokens_with_tools(messages, &[]).await
+    }
+
+    /// Exact prompt size with `tools` rendered by the chat template.
+    pub async fn count_tokens_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+    ) -> Result<usize, ModelError> {
+        let tools = (!tools.is_empty()).then(|| tool_defs(tools));
         // The tokenize future must not be dropped early: mistral.rs 0.8.1
         // panics in its engine thread if the reply finds no receiver.
         let tokens = self
             .model
             .tokenize(
                 Either::Left(text_messages(messages)),
-                None,
+                tools,
                 true,
                 true,
                 None,
@@ -173,7 +184,10 @@ impl Engine {
         messages: &[ChatMessage],
         params: &GenParams,
     ) -> Result<Generation, ModelError> {
-        let prompt_tokens = self.prompt_tokens(messages).await?;
+        let prompt_tokens = self
+            .count_tokens_with_tools(messages, &params.tools)
+            .await?;
+        let prompt_tokens = crate::model::check_fits(prompt_tokens, self.info.context_length)?;
         let max_tokens = params
             .max_tokens
             .min(self.info.context_length - prompt_tokens)
@@ -304,10 +318,10 @@ async fn drain(
                         }
                     }
                     for call in choice.delta.tool_calls.unwrap_or_default() {
-                        let event = Event::ToolCall {
+                        let event = Event::ToolCall(ToolCall {
                             name: call.function.name,
                             arguments: call.function.arguments,
-                        };
+                        });
                         if tx.send(event).await.is_err() {
                             return;
                         }
@@ -351,8 +365,63 @@ async fn drain(
 
 fn text_messages(messages: &[ChatMessage]) -> TextMessages {
     messages.iter().fold(TextMessages::new(), |acc, m| {
-        acc.add_message(role(m.role), &m.content)
+        acc.add_message(role(m.role), content(m))
     })
+}
+
+/// A message's text as the chat template gets it. A past tool call is
+/// written the way the Qwen/Hermes templates render `tool_calls` (and the
+/// model wrote it), so the prompt matches what was generated and the prefix
+/// cache holds; mistral.rs 0.8.1's structured form is stored under a key
+/// those templates do not read.
+fn content(m: &ChatMessage) -> String {
+    let mut out = m.content.clone();
+    for call in &m.tool_calls {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let args = if call.arguments.trim().is_empty() {
+            "{}"
+        } else {
+            call.arguments.trim()
+        };
+        out.push_str(&format!(
+            "<tool_call>\n{{\"name\": {}, \"arguments\": {args}}}\n</tool_call>",
+            serde_json::Value::String(call.name.clone())
+        ));
+    }
+    out
+}
+
+fn tool_defs(tools: &[ToolSpec]) -> Vec<mistralrs::Tool> {
+    tools
+        .iter()
+        .filter_map(|t| {
+            serde_json::from_value(serde_json::json!({
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            }))
+            .ok()
+        })
+        .collect()
+}
+
+/// Whether the chat template in use renders a tool list: the override
+/// file's, else the GGUF file's own.
+fn template_renders_tools(spec: &ModelSpec, opts: &LoadOptions) -> bool {
+    if let Some(t) = &opts.chat_template {
+        return std::fs::read_to_string(t).is_ok_and(|s| gguf::renders_tools(&s));
+    }
+    match spec {
+        ModelSpec::Gguf { dir, file } => {
+            gguf::details(&dir.join(file)).is_ok_and(|d| d.template_tools)
+        }
+        ModelSpec::Safetensors { dir } => {
+            std::fs::read_to_string(dir.join("tokenizer_config.json"))
+                .is_ok_and(|s| gguf::renders_tools(&s))
+        }
+        ModelSpec::Hub { .. } => false,
+    }
 }
 
 fn role(r: Role) -> TextMessageRole {
@@ -360,6 +429,7 @@ fn role(r: Role) -> TextMessageRole {
         Role::System => TextMessageRole::System,
         Role::User => TextMessageRole::User,
         Role::Assistant => TextMessageRole::Assistant,
+        Role::Tool => TextMessageRole::Tool,
     }
 }
 
@@ -369,8 +439,13 @@ fn build_request(
     max_tokens: usize,
 ) -> RequestBuilder {
     let mut request = messages.iter().fold(RequestBuilder::new(), |acc, m| {
-        acc.add_message(role(m.role), &m.content)
+        acc.add_message(role(m.role), content(m))
     });
+    if !params.tools.is_empty() {
+        request = request
+            .set_tools(tool_defs(&params.tools))
+            .set_tool_choice(mistralrs::ToolChoice::Auto);
+    }
     let repetition_penalty = (params.repeat_penalty != 1.0).then_some(params.repeat_penalty as f32);
     if params.temperature > 0.0 {
         // The builder's default sampler is greedy (top_k = 1), which would
@@ -475,6 +550,14 @@ impl crate::model::LanguageModel for Engine {
 
     async fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize, ModelError> {
         Engine::count_tokens(self, messages).await
+    }
+
+    async fn count_tokens_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+    ) -> Result<usize, ModelError> {
+        Engine::count_tokens_with_tools(self, messages, tools).await
     }
 
     async fn count_text_tokens(&self, text: &str) -> Result<usize, ModelError> {

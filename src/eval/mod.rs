@@ -1,9 +1,11 @@
 //! Evaluation as one concept: retrieval, grounded answers (`qa`), support
-//! dialogues and classification (`classify`), each scored by the very task a user
-//! runs. One determinism rule holds for all of them: generation is greedy
+//! dialogues, classification (`classify`) and the agent (`agent`), each
+//! scored by the very task a user runs. One determinism rule holds for
+//! all of them: generation is greedy
 //! ([`crate::tasks::policy::eval_params`]). Every report prints through
 //! [`Report`]: rows for the text table, serde for JSON.
 
+pub mod agent;
 pub mod classify;
 pub mod grounding;
 pub mod qa;

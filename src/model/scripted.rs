@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{
     check_fits, ChatMessage, DeviceKind, Event, Finished, GenParams, Generation, LanguageModel,
-    ModelError, ModelInfo, Timings, Usage,
+    ModelError, ModelInfo, Timings, ToolCall, Usage,
 };
 
 /// Tokens the scripted template adds around each message (role marker and
@@ -45,6 +45,7 @@ impl ScriptedModel {
                 name: "scripted".into(),
                 device: DeviceKind::Cpu,
                 context_length,
+                native_tools: false,
                 load_time: Duration::ZERO,
             },
             replies: Mutex::new(VecDeque::new()),
@@ -101,6 +102,36 @@ impl ScriptedModel {
     }
 }
 
+fn finished(reason: &str, prompt: usize, completion: usize) -> Finished {
+    Finished {
+        finish_reason: reason.into(),
+        usage: Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+        },
+        timings: Timings {
+            time_to_first_token_s: 0.001,
+            prompt_tokens_per_s: prompt as f64 / 0.001,
+            generated_tokens_per_s: 1000.0,
+            total_s: 0.002,
+        },
+    }
+}
+
+/// `<tool_call>{"name": "read", "arguments": {...}}</tool_call>` as a call.
+fn native_call(reply: &str) -> Option<ToolCall> {
+    let inner = reply.trim().strip_prefix("<tool_call>")?;
+    let inner = inner.trim().trim_end_matches("</tool_call>");
+    let v: serde_json::Value = serde_json::from_str(inner).ok()?;
+    Some(ToolCall {
+        name: v.get("name")?.as_str()?.to_string(),
+        arguments: v
+            .get("arguments")
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A test that panicked while holding the lock has failed already.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -143,6 +174,16 @@ impl LanguageModel for ScriptedModel {
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect();
+        // With tools offered, a `<tool_call>{"name": .., "arguments": ..}`
+        // reply is a native call, as mistral.rs parses it.
+        if !params.tools.is_empty() {
+            if let Some(call) = native_call(&reply) {
+                let (tx, rx) = mpsc::channel(2);
+                let _ = tx.try_send(Event::ToolCall(call));
+                let _ = tx.try_send(Event::Finished(finished("tool_calls", prompt, 1)));
+                return Ok(Generation::new(rx, || {}));
+            }
+        }
         let cut = pieces.len() > room;
         let pieces: Vec<String> = pieces.into_iter().take(room).collect();
         let (tx, rx) = mpsc::channel(pieces.len() + 1);
@@ -155,19 +196,8 @@ impl LanguageModel for ScriptedModel {
             // Holding the sender keeps the stream open until it is dropped.
             return Ok(Generation::new(rx, move || drop(tx)));
         }
-        let _ = tx.try_send(Event::Finished(Finished {
-            finish_reason: if cut { "length" } else { "stop" }.into(),
-            usage: Usage {
-                prompt_tokens: prompt,
-                completion_tokens: pieces.len(),
-            },
-            timings: Timings {
-                time_to_first_token_s: 0.001,
-                prompt_tokens_per_s: prompt as f64 / 0.001,
-                generated_tokens_per_s: 1000.0,
-                total_s: 0.002,
-            },
-        }));
+        let reason = if cut { "length" } else { "stop" };
+        let _ = tx.try_send(Event::Finished(finished(reason, prompt, pieces.len())));
         Ok(Generation::new(rx, || {}))
     }
 

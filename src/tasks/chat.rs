@@ -1,5 +1,5 @@
 //! `lore chat`: one turn of a multi-turn conversation, in one of three
-//! modes. The TUI drives it; it streams into a [`Sink`] like every task and
+//! modes (a fourth, [`Mode::Agent`], is run by the agent, not here). The TUI drives it; it streams into a [`Sink`] like every task and
 //! knows nothing of the screen.
 
 use std::fmt;
@@ -28,22 +28,26 @@ pub enum Mode {
     Ask,
     /// Customer-service dialogue over the knowledge base.
     Support,
+    /// The read-only agent: the model reads the workspace's files with
+    /// tools until it answers (see [`crate::agent`]).
+    Agent,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Chat, Mode::Ask, Mode::Support];
+    pub const ALL: [Mode; 4] = [Mode::Chat, Mode::Ask, Mode::Support, Mode::Agent];
 
     pub fn name(self) -> &'static str {
         match self {
             Mode::Chat => "chat",
             Mode::Ask => "ask",
             Mode::Support => "support",
+            Mode::Agent => "agent",
         }
     }
 
     /// Whether turns in this mode retrieve from the index.
     pub fn grounded(self) -> bool {
-        self != Mode::Chat
+        matches!(self, Mode::Ask | Mode::Support)
     }
 }
 
@@ -59,7 +63,7 @@ impl FromStr for Mode {
         Mode::ALL
             .into_iter()
             .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown mode '{s}': use chat, ask or support"))
+            .ok_or_else(|| format!("unknown mode '{s}': use chat, ask, support or agent"))
     }
 }
 
@@ -97,7 +101,9 @@ pub type TurnReport = GroundedReply;
 /// How a turn writes its prompt and what it may drop.
 fn plan(ctx: &ChatContext, turn: &Turn) -> (Box<dyn TurnPrompt>, TurnPolicy) {
     match (turn.mode, &turn.attachment) {
-        (Mode::Chat, None) => (
+        // An agent turn's prompt is the agent's own; a plain prompt stands
+        // in for it where one is counted (`/tokens`).
+        (Mode::Chat | Mode::Agent, None) => (
             Box::new(PlainPrompt {
                 system: turn.system.clone(),
             }),
@@ -105,7 +111,7 @@ fn plan(ctx: &ChatContext, turn: &Turn) -> (Box<dyn TurnPrompt>, TurnPolicy) {
         ),
         // A document in plain chat goes through the qa template, under the
         // chat's own system prompt.
-        (Mode::Chat, Some(_)) => (
+        (Mode::Chat | Mode::Agent, Some(_)) => (
             Box::new(TemplatePrompt {
                 system: System::Fixed(turn.system.clone()),
                 ..TemplatePrompt::qa(ctx.qa.clone())
@@ -144,7 +150,7 @@ pub async fn turn<S: Sink + ?Sized>(
         params: &turn.params,
         policy,
     };
-    if turn.mode == Mode::Chat && turn.attachment.is_none() {
+    if !turn.mode.grounded() && turn.attachment.is_none() {
         let context = ctx.model.info().context_length;
         let budget = context.saturating_sub(answer_room(context, turn.params.max_tokens));
         let fitted = grounded::fit(
@@ -301,8 +307,10 @@ mod tests {
         assert!("voice"
             .parse::<Mode>()
             .unwrap_err()
-            .contains("chat, ask or support"));
+            .contains("chat, ask, support or agent"));
+        assert_eq!("agent".parse::<Mode>(), Ok(Mode::Agent));
         assert_eq!(Mode::Chat.to_string(), "chat");
         assert!(!Mode::Chat.grounded() && Mode::Ask.grounded());
+        assert!(!Mode::Agent.grounded() && Mode::Support.grounded());
     }
 }

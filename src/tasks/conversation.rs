@@ -4,6 +4,10 @@
 //! and runs each turn in its own task, reporting back as plain
 //! [`Notification`]s. The TUI is a thin bridge onto it; `lore support
 //! --script` drives the very same service, so the two cannot differ.
+//! Agent turns ([`Mode::Agent`]) are run by [`agent`], which keeps the
+//! conversation's agent between turns.
+
+mod agent;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +16,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 
+pub use self::agent::{AgentConfig, AgentParts, AgentUpdate};
 use super::chat::{self, ChatContext, Mode, Turn};
 use super::grounded::{GroundedReply, Retrieval, TemplatePrompt};
 use super::support::TurnClassifier;
@@ -116,6 +121,13 @@ pub enum Notification {
         turn: u64,
         message: String,
     },
+    /// How an agent turn is going: its start, then each of the agent's
+    /// events, the last a `TurnCompleted` (a turn that cannot start ends
+    /// with `Failed` instead).
+    Agent {
+        turn: u64,
+        update: AgentUpdate,
+    },
     /// Information for the user (the answer to `/tokens`).
     Note(String),
     Error(String),
@@ -141,6 +153,7 @@ pub struct ConversationService {
     current: Option<JoinHandle<()>>,
     loader: Option<JoinHandle<()>>,
     dialogue: Arc<Mutex<Dialogue>>,
+    agents: agent::AgentTurns,
 }
 
 fn notify(tx: &mpsc::UnboundedSender<Notification>, n: Notification) {
@@ -191,6 +204,7 @@ impl ConversationService {
             current: None,
             loader: None,
             dialogue: Arc::new(Mutex::new(Dialogue::new())),
+            agents: agent::AgentTurns::default(),
         };
         match s.model {
             FirstModel::Loaded(m) => {
@@ -304,9 +318,24 @@ impl ConversationService {
         }
     }
 
+    /// Makes agent mode available: turns in [`Mode::Agent`] run the
+    /// read-only agent over `parts.workspace`.
+    pub fn set_agent(&mut self, parts: AgentParts) {
+        self.agents.set_parts(parts);
+    }
+
+    /// The next agent turn starts a new agent session (a new
+    /// conversation); the current one keeps its log.
+    pub fn reset_agent(&mut self) {
+        self.agents.reset();
+    }
+
     /// Runs a turn in the background; its text arrives as `Delta`s, then
-    /// one `Done` or `Failed`.
+    /// one `Done` or `Failed` (agent turns report as `Agent`).
     pub fn send(&mut self, req: TurnRequest) {
+        if req.mode == Mode::Agent {
+            return self.agent_turn(req);
+        }
         if req.mode == Mode::Support {
             if let Some(parts) = self.support.clone() {
                 return self.support_turn(req, parts);
@@ -339,6 +368,29 @@ impl ConversationService {
                 },
             );
         }));
+    }
+
+    fn agent_turn(&mut self, req: TurnRequest) {
+        let id = req.turn;
+        let tx = self.tx.clone();
+        let job = match self.agents.job(id, &req.user, req.attachment.as_deref()) {
+            Ok(job) => job,
+            Err(message) => return notify(&tx, Notification::Failed { turn: id, message }),
+        };
+        let ctx = self.context();
+        self.current = Some(tokio::spawn(async move {
+            match ctx.await {
+                Ok(c) => job.run(c.model, tx).await,
+                Err(message) => notify(&tx, Notification::Failed { turn: id, message }),
+            }
+        }));
+    }
+
+    /// Asks the running agent turn to stop: it ends as aborted, with its
+    /// steps so far reported. Other turns are not affected ([`Self::cancel`]
+    /// stops those).
+    pub fn interrupt(&mut self) {
+        self.agents.interrupt();
     }
 
     fn support_turn(&mut self, req: TurnRequest, parts: SupportParts) {
@@ -457,8 +509,10 @@ impl ConversationService {
     }
 
     /// Cancels the running turn: dropping its generation cancels it in the
-    /// model.
+    /// model (an agent turn is interrupted, and its late events are the
+    /// front end's to ignore).
     pub fn cancel(&mut self) {
+        self.agents.interrupt();
         if let Some(task) = self.current.take() {
             task.abort();
         }
@@ -691,5 +745,145 @@ mod tests {
             Ok(Some(Notification::Error(e))) => assert_eq!(e, "no index other"),
             other => panic!("expected the index error: {other:?}"),
         }
+    }
+    fn agent_parts(workspace: &std::path::Path, logs: &std::path::Path) -> AgentParts {
+        std::fs::write(workspace.join("config.toml"), "max_retries = 5\n").unwrap();
+        AgentParts {
+            workspace: crate::agent::fsroot::Root::new(workspace).unwrap(),
+            config: Arc::new(|_: &ModelInfo| {
+                Ok(crate::agent::Config {
+                    max_steps: 4,
+                    ..crate::agent::Config::for_model_file(0)
+                })
+            }),
+            logs_dir: Some(logs.to_path_buf()),
+            search: None,
+        }
+    }
+
+    /// The agent updates of turn `id` up to its `TurnCompleted`.
+    async fn agent_updates(
+        rx: &mut mpsc::UnboundedReceiver<Notification>,
+        id: u64,
+    ) -> Vec<AgentUpdate> {
+        use crate::agent::protocol::Event;
+        let mut out = Vec::new();
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("the agent turn ends within 10 s")
+                .expect("the service is running");
+            match n {
+                Notification::Agent { turn, update } if turn == id => {
+                    let end = matches!(update, AgentUpdate::Event(Event::TurnCompleted { .. }));
+                    out.push(update);
+                    if end {
+                        return out;
+                    }
+                }
+                Notification::Failed { turn, message } if turn == id => panic!("{message}"),
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn agent_turns_run_tools_keep_the_agent_and_log_the_session() {
+        use crate::agent::protocol::{Event, StopReason};
+        let tmp = tempfile::tempdir().unwrap();
+        let (ws, logs) = (tmp.path().join("ws"), tmp.path().join("logs"));
+        std::fs::create_dir_all(&ws).unwrap();
+        let (scripted, model) = testkit::model(
+            ScriptedModel::new(4096)
+                .reply(r#"{"tool": "read", "path": "config.toml"}"#)
+                .reply(r#"{"tool": "answer", "text": "5, from config.toml"}"#)
+                .reply(r#"{"tool": "answer", "text": "still 5"}"#)
+                .reply(r#"{"tool": "answer", "text": "new"}"#),
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut service =
+            ConversationService::start(services(FirstModel::Loaded(model), tmp.path()), tx);
+        service.set_agent(agent_parts(&ws, &logs));
+        service.send(request(1, Mode::Agent, vec![], "What is max_retries?"));
+        let updates = agent_updates(&mut rx, 1).await;
+        let AgentUpdate::Started { root, max_steps } = &updates[0] else {
+            panic!("{updates:?}")
+        };
+        assert_eq!((root, *max_steps), (&ws.canonicalize().unwrap(), 4));
+        assert!(updates.iter().any(|u| matches!(
+            u,
+            AgentUpdate::Event(Event::ToolCompleted { summary, .. }) if summary == "read config.toml (1 lines)"
+        )));
+        let Some(AgentUpdate::Event(Event::TurnCompleted { stop, answer, .. })) = updates.last()
+        else {
+            panic!("{updates:?}")
+        };
+        assert_eq!(
+            (*stop, answer.as_str()),
+            (StopReason::Answered, "5, from config.toml")
+        );
+        // The second turn continues the same agent: its prompt holds the
+        // first turn's call and result.
+        service.send(request(2, Mode::Agent, vec![], "Sure?"));
+        agent_updates(&mut rx, 2).await;
+        let prompt = &scripted.requests()[2].messages;
+        assert!(prompt.iter().any(|m| m.content.contains("max_retries = 5")));
+        // After a reset, a new agent starts with a new log.
+        service.reset_agent();
+        service.send(request(3, Mode::Agent, vec![], "Again"));
+        agent_updates(&mut rx, 3).await;
+        let prompt = &scripted.requests()[3].messages;
+        assert!(!prompt.iter().any(|m| m.content.contains("max_retries = 5")));
+        let logs: Vec<_> = std::fs::read_dir(&logs).unwrap().flatten().collect();
+        assert_eq!(logs.len(), 2, "one log per agent session");
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_agent_turn_ends_aborted() {
+        use crate::agent::protocol::{Event, StopReason};
+        let tmp = tempfile::tempdir().unwrap();
+        let (ws, logs) = (tmp.path().join("ws"), tmp.path().join("logs"));
+        std::fs::create_dir_all(&ws).unwrap();
+        let (_, model) = testkit::model(
+            ScriptedModel::new(4096)
+                .reply(r#"{"tool": "read", "path": "config.toml"}"#)
+                .stall_after(1),
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut service =
+            ConversationService::start(services(FirstModel::Loaded(model), tmp.path()), tx);
+        service.set_agent(agent_parts(&ws, &logs));
+        service.send(request(1, Mode::Agent, vec![], "What is max_retries?"));
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(Notification::Agent {
+                    update: AgentUpdate::Started { .. },
+                    ..
+                })) => break,
+                Ok(Some(_)) => {}
+                other => panic!("the turn did not start: {other:?}"),
+            }
+        }
+        service.interrupt();
+        let updates = agent_updates(&mut rx, 1).await;
+        let Some(AgentUpdate::Event(Event::TurnCompleted { stop, .. })) = updates.last() else {
+            panic!("{updates:?}")
+        };
+        assert_eq!(*stop, StopReason::Aborted);
+    }
+
+    #[tokio::test]
+    async fn without_a_workspace_an_agent_turn_fails_with_the_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_, model) = testkit::model(ScriptedModel::new(4096));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut service =
+            ConversationService::start(services(FirstModel::Loaded(model), tmp.path()), tx);
+        service.send(request(1, Mode::Agent, vec![], "hello"));
+        let (_, end) = until_end(&mut rx, 1).await;
+        let Notification::Failed { message, .. } = end else {
+            panic!("expected a failure: {end:?}")
+        };
+        assert!(message.contains("--cd DIR"), "{message}");
     }
 }

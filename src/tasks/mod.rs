@@ -31,7 +31,7 @@ pub async fn stream_to_sink<S: Sink + ?Sized>(
             }
             Event::Finished(finished) => return Ok((text, finished)),
             Event::Error(message) => return Err(TaskError::Engine(ModelError::Request(message))),
-            Event::Reasoning(_) | Event::ToolCall { .. } => {}
+            Event::Reasoning(_) | Event::ToolCall(_) => {}
         }
     }
     Err(TaskError::Engine(ModelError::Request(

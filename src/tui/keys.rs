@@ -23,10 +23,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "F2, Alt+S",
         "show or hide the sources of the selected reply",
     ),
+    (
+        "F3, Alt+O",
+        "expand or fold the selected reply's tool steps (agent)",
+    ),
     ("Tab", "complete a /command"),
     (
         "Ctrl+C",
-        "cancel the reply; else clear the input; twice to quit",
+        "cancel or interrupt the reply; else clear; twice to quit",
     ),
     ("Ctrl+D", "quit (on an empty input)"),
     ("Esc", "close an overlay"),
@@ -87,8 +91,8 @@ pub const COMMANDS: &[Command] = &[
         kind: CommandKind::Mode,
         name: "/mode",
         aliases: &[],
-        args: "chat|ask|support",
-        help: "plain chat, answers from the index, or support",
+        args: "MODE",
+        help: "chat, ask (the index), support, agent (reads files)",
         needs_idle: false,
     },
     Command {
@@ -192,7 +196,7 @@ pub fn completions(input: &str) -> Vec<String> {
             .filter(|c| c.name.starts_with(input))
             .map(|c| c.name.to_string())
             .collect(),
-        Some(("/mode", arg)) => ["chat", "ask", "support"]
+        Some(("/mode", arg)) => ["chat", "ask", "support", "agent"]
             .iter()
             .filter(|m| m.starts_with(arg.trim_start()) && *m != &arg.trim())
             .map(|m| format!("/mode {m}"))
@@ -227,10 +231,11 @@ mod tests {
     #[test]
     fn command_names_complete_by_prefix() {
         assert_eq!(completions("/s"), ["/system", "/save", "/sessions"]);
-        assert_eq!(completions("/mode a"), ["/mode ask"]);
+        assert_eq!(completions("/mode a"), ["/mode ask", "/mode agent"]);
+        assert_eq!(completions("/mode ag"), ["/mode agent"]);
         assert_eq!(
             completions("/mode "),
-            ["/mode chat", "/mode ask", "/mode support"]
+            ["/mode chat", "/mode ask", "/mode support", "/mode agent"]
         );
         assert!(completions("hello").is_empty());
         assert!(completions("/index foo").is_empty());

@@ -12,6 +12,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Message, Speaker};
 use super::markdown;
+use super::steps;
 use super::theme::Theme;
 
 /// Where each part of the screen goes.
@@ -91,11 +92,21 @@ pub fn message_lines(m: &Message, width: u16, theme: &Theme) -> Vec<Line<'static
         }
         Speaker::Assistant => {
             let mut header = vec![Span::styled("▌ lore", theme.assistant_label)];
-            if m.cancelled {
+            if let Some(why) = &m.stopped {
+                header.push(Span::styled(format!(" · {why}"), theme.error));
+            } else if m.cancelled {
                 header.push(Span::styled(" · cancelled", theme.error));
             }
-            out.push(Line::from(header));
-            if m.content.is_empty() && m.streaming {
+            out.extend(markdown::wrap(
+                Line::from(header),
+                width,
+                &[Span::raw("  ")],
+            ));
+            out.extend(steps::step_lines(&m.steps, m.expanded, width, theme));
+            if m.content.is_empty() && (!m.steps.is_empty() || m.stopped.is_some()) {
+                // An agent turn at work, or one that ended without an
+                // answer: the steps say it all.
+            } else if m.content.is_empty() && m.streaming {
                 out.push(Line::from(Span::styled("…", theme.dim)));
             } else {
                 out.extend(markdown::render(&m.content, width, theme, m.streaming));

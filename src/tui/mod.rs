@@ -11,6 +11,7 @@ pub mod app;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
+pub mod steps;
 #[cfg(test)]
 mod tests;
 pub mod theme;

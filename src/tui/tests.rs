@@ -697,3 +697,6 @@ fn support_turns_show_intent_sentiment_and_hand_over() {
 
 /// The support check in the TUI.
 mod grounding;
+
+/// Agent mode in the TUI.
+mod agent;

@@ -14,6 +14,7 @@ use super::keys;
 use super::layout::{areas, lines_of};
 use super::markdown;
 use super::theme::Theme;
+use crate::tasks::chat::Mode;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -110,9 +111,13 @@ fn draw_welcome(app: &App, frame: &mut Frame, area: Rect) {
         Line::default(),
         Line::from(Span::styled(
             match mode {
-                crate::tasks::chat::Mode::Chat => {
+                Mode::Chat => {
                     "Chat with the local model. /mode ask answers from your documents.".to_string()
                 }
+                Mode::Agent => format!(
+                    "The agent reads the files under {} to answer; it changes nothing.",
+                    app.status.workspace.as_deref().unwrap_or("(no workspace)")
+                ),
                 _ => format!(
                     "Questions are answered from index '{}', with sources.",
                     app.status.index
@@ -306,7 +311,11 @@ pub fn status_text(app: &App) -> Vec<String> {
         parts.push(format!("{spin} loading {name}"));
     } else if app.generating.is_some() {
         let spin = SPINNER[(app.tick % SPINNER.len() as u64) as usize];
-        parts.push(format!("{spin} generating"));
+        let what = match &app.agent_run {
+            Some(r) if r.interrupting => "interrupting",
+            _ => "generating",
+        };
+        parts.push(format!("{spin} {what}"));
     }
     if let Some((hint, _)) = &app.hint {
         parts.push(hint.clone());
@@ -316,7 +325,7 @@ pub fn status_text(app: &App) -> Vec<String> {
         None if s.loading.is_none() => parts.push("no model".into()),
         None => {}
     }
-    parts.push(s.mode.name().to_string());
+    parts.push(mode_text(app));
     if s.mode.grounded() {
         parts.push(format!("index {}", s.index));
     }
@@ -332,6 +341,23 @@ pub fn status_text(app: &App) -> Vec<String> {
         ));
     }
     parts
+}
+
+/// The mode's segment; in agent mode with the workspace and, during a
+/// turn, its step: `agent · ~/proj · step 3/8`.
+fn mode_text(app: &App) -> String {
+    let s = &app.status;
+    if s.mode != Mode::Agent {
+        return s.mode.name().to_string();
+    }
+    let mut text = format!(
+        "agent · {}",
+        s.workspace.as_deref().unwrap_or("no workspace")
+    );
+    if let Some(run) = app.agent_run.as_ref().filter(|r| r.max_steps > 0) {
+        text.push_str(&format!(" · step {}/{}", run.step(), run.max_steps));
+    }
+    text
 }
 
 fn draw_status(app: &App, frame: &mut Frame, area: Rect) {

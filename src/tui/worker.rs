@@ -9,7 +9,9 @@ use super::app::{Effect, Event, ModelView, ReplyDone, Source, SupportView, Worke
 use crate::grounding::support::{SentenceSupport, Verdict};
 use crate::grounding::{Citation, Passage};
 use crate::sessions::{ReplyStats, Store};
-use crate::tasks::conversation::{ConversationService, Notification, Services, TurnOutcome};
+use crate::tasks::conversation::{
+    AgentParts, ConversationService, Notification, Services, TurnOutcome,
+};
 use crate::tasks::grounded::GroundedReply;
 use crate::tasks::support::TurnRecord;
 
@@ -17,6 +19,9 @@ use crate::tasks::support::TurnRecord;
 pub struct Backend {
     pub services: Services,
     pub store: Store,
+    /// Agent mode's workspace and settings; without them agent turns
+    /// fail with the reason.
+    pub agent: Option<AgentParts>,
 }
 
 pub struct Worker {
@@ -36,7 +41,10 @@ impl Worker {
     /// at once.
     pub fn start(backend: Backend, tx: mpsc::UnboundedSender<Event>) -> Worker {
         let (ntx, mut nrx) = mpsc::unbounded_channel();
-        let service = ConversationService::start(backend.services, ntx);
+        let mut service = ConversationService::start(backend.services, ntx);
+        if let Some(parts) = backend.agent {
+            service.set_agent(parts);
+        }
         let events = tx.clone();
         let forward = tokio::spawn(async move {
             while let Some(n) = nrx.recv().await {
@@ -58,6 +66,8 @@ impl Worker {
         match effect {
             Effect::Send(req) => self.service.send(req),
             Effect::Cancel => self.service.cancel(),
+            Effect::Interrupt => self.service.interrupt(),
+            Effect::ResetAgent => self.service.reset_agent(),
             Effect::CountTokens(req) => self.service.count_tokens(req),
             Effect::LoadModel(setting) => self.service.load_model(&setting),
             Effect::SwitchIndex(name) => self.service.switch_index(&name),
@@ -125,6 +135,7 @@ fn worker_events(n: Notification) -> Vec<WorkerEvent> {
             }
         },
         Notification::Failed { turn, message } => WorkerEvent::Failed { turn, message },
+        Notification::Agent { turn, update } => WorkerEvent::Agent { turn, update },
         Notification::Note(note) => WorkerEvent::Note(note),
         Notification::Error(e) => WorkerEvent::Error(e),
     };

@@ -142,6 +142,7 @@ impl App {
         self.selected = None;
         self.scroll = None;
         self.status.context_used = 0;
+        self.agent_fresh = true;
         self.hint("new conversation");
         self.greet();
     }
@@ -165,6 +166,13 @@ impl App {
                 self.status.index
             ),
             Mode::Support => format!("customer support over index '{}'", self.status.index),
+            Mode::Agent => match &self.status.workspace {
+                Some(root) => format!(
+                    "the model reads the files under {root} with tools to answer (read-only); F3 shows each step's output"
+                ),
+                None => "no workspace: start lore chat in a readable directory, or give --cd DIR"
+                    .to_string(),
+            },
         };
         if self.messages.is_empty() && mode == Mode::Support {
             self.greet();

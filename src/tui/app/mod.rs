@@ -8,6 +8,7 @@
 //! share; `update` (keys, scrolling, worker messages) and the slash
 //! commands live in their own files.
 
+mod agent;
 mod commands;
 mod update;
 
@@ -21,11 +22,13 @@ use crossterm::event::KeyEvent;
 use ratatui::text::Line;
 use tui_textarea::{TextArea, WrapMode};
 
+use super::steps::ToolStep;
 use super::theme::Theme;
 use crate::grounding::Passage;
 use crate::model::{ChatMessage, Role};
 use crate::sessions::{ReplyStats, Session, SessionMessage, Store, Summary};
 use crate::tasks::chat::Mode;
+use crate::tasks::conversation::AgentUpdate;
 
 /// Who a transcript entry is from. Notes and errors are lore's own and
 /// never reach the model.
@@ -72,6 +75,13 @@ pub struct Message {
     pub cancelled: bool,
     pub streaming: bool,
     pub stats: Option<ReplyStats>,
+    /// An agent reply's tool steps, in order (not saved with the session:
+    /// the agent's own log keeps them).
+    pub steps: Vec<ToolStep>,
+    /// Whether the steps show one by one with their full output (F3).
+    pub expanded: bool,
+    /// Why an agent turn ended without an answer (`StopReason::explain`).
+    pub stopped: Option<String>,
     rev: u64,
     cache: RefCell<Option<Cached>>,
 }
@@ -93,6 +103,9 @@ impl Message {
             cancelled: false,
             streaming: false,
             stats: None,
+            steps: Vec::new(),
+            expanded: false,
+            stopped: None,
             rev: 0,
             cache: RefCell::new(None),
         }
@@ -146,6 +159,25 @@ pub struct Status {
     pub context_used: usize,
     pub last: Option<ReplyStats>,
     pub support: Option<SupportView>,
+    /// Agent mode's workspace root as shown (`~/src/lore`); `None` when
+    /// there is none.
+    pub workspace: Option<String>,
+}
+
+/// The agent turn in progress: its step limit (known once it starts),
+/// the steps finished, and whether an interrupt was asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentRun {
+    pub max_steps: usize,
+    pub done: usize,
+    pub interrupting: bool,
+}
+
+impl AgentRun {
+    /// The step under way, counting from 1 (the answer is a step too).
+    pub fn step(&self) -> usize {
+        (self.done + 1).min(self.max_steps.max(1))
+    }
 }
 
 /// A full-screen panel over the transcript.
@@ -176,13 +208,35 @@ pub enum Event {
 /// What the runtime reports back.
 #[derive(Debug)]
 pub enum WorkerEvent {
-    Delta { turn: u64, text: String },
-    Done { turn: u64, reply: ReplyDone },
-    Failed { turn: u64, message: String },
-    ModelLoading { name: String },
-    ModelReady { model: ModelView },
-    ModelFailed { message: String },
-    IndexReady { name: String },
+    Delta {
+        turn: u64,
+        text: String,
+    },
+    Done {
+        turn: u64,
+        reply: ReplyDone,
+    },
+    Failed {
+        turn: u64,
+        message: String,
+    },
+    /// An agent turn's progress (see [`AgentUpdate`]).
+    Agent {
+        turn: u64,
+        update: AgentUpdate,
+    },
+    ModelLoading {
+        name: String,
+    },
+    ModelReady {
+        model: ModelView,
+    },
+    ModelFailed {
+        message: String,
+    },
+    IndexReady {
+        name: String,
+    },
     Note(String),
     Error(String),
     Sessions(Vec<Summary>),
@@ -227,6 +281,10 @@ pub use crate::tasks::conversation::TurnRequest as Request;
 pub enum Effect {
     Send(Request),
     Cancel,
+    /// Stop the running agent turn; it ends as aborted.
+    Interrupt,
+    /// The next agent turn starts a new agent session.
+    ResetAgent,
     Quit,
     Copy(String),
     Save(Box<Session>),
@@ -252,6 +310,10 @@ pub struct App {
     pub selected: Option<usize>,
     /// The running turn and the message it streams into.
     pub generating: Option<(u64, usize)>,
+    /// When the running turn is an agent turn: how far it is.
+    pub agent_run: Option<AgentRun>,
+    /// The next agent turn starts a new agent (a new conversation).
+    agent_fresh: bool,
     pub quit_armed: bool,
     pub status: Status,
     /// Metadata of the conversation being saved (its messages are built
@@ -287,6 +349,8 @@ impl App {
             show_sources: false,
             selected: None,
             generating: None,
+            agent_run: None,
+            agent_fresh: true,
             quit_armed: false,
             status,
             session: Session::clone(&session),
@@ -381,7 +445,7 @@ impl App {
                     role,
                     content: m.content.clone(),
                     sources: m.sources.iter().map(|s| s.passage.clone()).collect(),
-                    cancelled: m.cancelled || m.streaming,
+                    cancelled: m.cancelled || m.streaming || m.stopped.is_some(),
                     stats: m.stats.clone(),
                 })
             })
@@ -431,6 +495,7 @@ impl App {
         self.session = session;
         self.selected = None;
         self.scroll = None;
+        self.agent_fresh = true;
     }
 
     fn request(&self, turn: u64, user: String, attachment: Option<String>) -> Request {
@@ -457,7 +522,15 @@ impl App {
         self.generating = Some((turn, self.messages.len() - 1));
         self.selected = None;
         self.scroll = None;
-        vec![Effect::Send(req), self.save()]
+        let mut effects = Vec::new();
+        if self.status.mode == Mode::Agent {
+            self.agent_run = Some(AgentRun::default());
+            if std::mem::take(&mut self.agent_fresh) {
+                effects.push(Effect::ResetAgent);
+            }
+        }
+        effects.extend([Effect::Send(req), self.save()]);
+        effects
     }
 }
 

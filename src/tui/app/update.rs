@@ -39,6 +39,7 @@ impl App {
             m.streaming = false;
             m.touch();
         }
+        self.agent_run = None;
         self.hint("reply cancelled");
         vec![Effect::Cancel, self.save()]
     }
@@ -58,7 +59,7 @@ impl App {
         self.scroll = (new < max_top).then_some(new);
     }
 
-    fn scroll_to_selected(&mut self) {
+    pub(super) fn scroll_to_selected(&mut self) {
         let Some(idx) = self.selected else {
             self.scroll = None;
             return;
@@ -186,6 +187,9 @@ impl App {
             self.hint = None;
         }
         if is_ctrl_c {
+            if self.agent_run.as_ref().is_some_and(|r| !r.interrupting) {
+                return self.interrupt();
+            }
             if self.generating.is_some() {
                 return self.cancel();
             }
@@ -225,6 +229,8 @@ impl App {
             KeyCode::Char('?') if empty => self.overlay = Overlay::Help { scroll: 0 },
             KeyCode::F(2) => self.show_sources = !self.show_sources,
             KeyCode::Char('s') if alt => self.show_sources = !self.show_sources,
+            KeyCode::F(3) => self.toggle_steps(),
+            KeyCode::Char('o') if alt => self.toggle_steps(),
             KeyCode::Esc => {
                 if self.show_sources {
                     self.show_sources = false;
@@ -314,7 +320,8 @@ impl App {
                     return Vec::new();
                 }
                 self.generating = None;
-                if self.messages[idx].content.is_empty() {
+                self.agent_run = None;
+                if self.messages[idx].content.is_empty() && self.messages[idx].steps.is_empty() {
                     self.messages.remove(idx);
                 } else {
                     let m = &mut self.messages[idx];
@@ -325,6 +332,7 @@ impl App {
                 self.note(Speaker::Error, message);
                 return vec![self.save()];
             }
+            WorkerEvent::Agent { turn, update } => return self.agent_update(turn, update),
             WorkerEvent::ModelLoading { name } => self.status.loading = Some(name),
             WorkerEvent::ModelReady { model } => {
                 self.status.loading = None;
