@@ -180,6 +180,20 @@ const STOP_WORDS: &[&str] = &[
     "with", "from", "for", "are", "function", "defines", "define", "value", "there", "its", "has",
 ];
 
+/// `.` and every directory holding one of `paths`, for `list`'s choices.
+fn directories(paths: &[String]) -> Vec<String> {
+    let mut dirs = std::collections::BTreeSet::new();
+    dirs.insert(".".to_string());
+    for p in paths {
+        let mut at = std::path::Path::new(p).parent();
+        while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(d.to_string_lossy().into_owned());
+            at = d.parent();
+        }
+    }
+    dirs.into_iter().collect()
+}
+
 struct List;
 
 impl Tool for List {
@@ -192,8 +206,13 @@ impl Tool for List {
     fn risk(&self) -> Risk {
         Risk::Read
     }
-    fn parameters(&self, _paths: &[String]) -> Value {
-        json!({"path": {"type": "string", "maxLength": 200}, "depth": {"type": "integer", "minimum": 1, "maximum": 3}})
+    fn parameters(&self, paths: &[String]) -> Value {
+        let path = if paths.is_empty() {
+            json!({"type": "string", "maxLength": 200})
+        } else {
+            json!({"enum": directories(paths)})
+        };
+        json!({"path": path, "depth": {"type": "integer", "minimum": 1, "maximum": 3}})
     }
     fn run(&self, args: &Value, cx: &Context) -> Result<ToolOutput, String> {
         let rel = str_arg(args, "path").unwrap_or(".");
@@ -397,7 +416,7 @@ impl Tool for Search {
         "search"
     }
     fn description(&self) -> &'static str {
-        "search the knowledge base (lore's document index, not the workspace); hits come as `[n] path:Lstart-Lend > heading` with a snippet; cite them as [n]"
+        "search the knowledge base (help articles and documents, not the workspace files) with a query; each hit is numbered: cite the ones you use as [n]"
     }
     fn risk(&self) -> Risk {
         Risk::Read
@@ -462,6 +481,18 @@ mod tests {
             .get(tool)
             .unwrap()
             .run(&args, &Context::new(root))
+    }
+
+    #[test]
+    fn list_offers_the_directories_of_the_files() {
+        let files = [
+            "a.txt".to_string(),
+            "src/shop/cart.py".into(),
+            "docs/x.md".into(),
+        ];
+        assert_eq!(directories(&files), [".", "docs", "src", "src/shop"]);
+        let schema = List.parameters(&files);
+        assert_eq!(schema["path"]["enum"][3], "src/shop");
     }
 
     #[test]
