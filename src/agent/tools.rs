@@ -180,6 +180,16 @@ const STOP_WORDS: &[&str] = &[
     "with", "from", "for", "are", "function", "defines", "define", "value", "there", "its", "has",
 ];
 
+/// A path argument: one of `choices` (a made-up path cannot be
+/// generated), or free text when there are none (native calls).
+fn path_schema(choices: &[String]) -> Value {
+    if choices.is_empty() {
+        json!({"type": "string", "maxLength": 200})
+    } else {
+        json!({"enum": choices})
+    }
+}
+
 /// `.` and every directory holding one of `paths`, for `list`'s choices.
 fn directories(paths: &[String]) -> Vec<String> {
     let mut dirs = std::collections::BTreeSet::new();
@@ -207,12 +217,12 @@ impl Tool for List {
         Risk::Read
     }
     fn parameters(&self, paths: &[String]) -> Value {
-        let path = if paths.is_empty() {
-            json!({"type": "string", "maxLength": 200})
+        let dirs = if paths.is_empty() {
+            Vec::new()
         } else {
-            json!({"enum": directories(paths)})
+            directories(paths)
         };
-        json!({"path": path, "depth": {"type": "integer", "minimum": 1, "maximum": 3}})
+        json!({"path": path_schema(&dirs), "depth": {"type": "integer", "minimum": 1, "maximum": 3}})
     }
     fn run(&self, args: &Value, cx: &Context) -> Result<ToolOutput, String> {
         let rel = str_arg(args, "path").unwrap_or(".");
@@ -267,12 +277,7 @@ impl Tool for Read {
         Risk::Read
     }
     fn parameters(&self, paths: &[String]) -> Value {
-        let path = if paths.is_empty() {
-            json!({"type": "string", "maxLength": 200})
-        } else {
-            json!({"enum": paths})
-        };
-        json!({"path": path, "offset": {"type": "integer", "minimum": 1}, "limit": {"type": "integer", "minimum": 1, "maximum": READ_MAX_LINES}})
+        json!({"path": path_schema(paths), "offset": {"type": "integer", "minimum": 1}, "limit": {"type": "integer", "minimum": 1, "maximum": READ_MAX_LINES}})
     }
     fn run(&self, args: &Value, cx: &Context) -> Result<ToolOutput, String> {
         let rel = str_arg(args, "path").ok_or("read needs a path")?;

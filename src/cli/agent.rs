@@ -304,14 +304,7 @@ fn footnotes(citations: &[crate::grounding::Citation]) -> Option<String> {
     }
     let lines: Vec<String> = citations
         .iter()
-        .map(|c| {
-            let mut s = format!("[{}] {}:L{}-L{}", c.n, c.path, c.lines.0, c.lines.1);
-            if !c.heading.is_empty() {
-                s.push_str(" > ");
-                s.push_str(&c.heading);
-            }
-            s
-        })
+        .map(|c| format!("[{}] {}", c.n, c.label()))
         .collect();
     Some(format!("Sources:\n{}", lines.join("\n")))
 }

@@ -184,10 +184,7 @@ impl Engine {
         messages: &[ChatMessage],
         params: &GenParams,
     ) -> Result<Generation, ModelError> {
-        let prompt_tokens = self
-            .count_tokens_with_tools(messages, &params.tools)
-            .await?;
-        let prompt_tokens = crate::model::check_fits(prompt_tokens, self.info.context_length)?;
+        let prompt_tokens = self.prompt_tokens(messages, &params.tools).await?;
         let max_tokens = params
             .max_tokens
             .min(self.info.context_length - prompt_tokens)
@@ -209,8 +206,12 @@ impl Engine {
 impl Engine {
     /// The prompt's size in tokens, or `TooLarge` when it leaves no room
     /// for a single generated token.
-    async fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, ModelError> {
-        let prompt = self.count_tokens(messages).await?;
+    async fn prompt_tokens(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+    ) -> Result<usize, ModelError> {
+        let prompt = self.count_tokens_with_tools(messages, tools).await?;
         crate::model::check_fits(prompt, self.info.context_length)
     }
 
@@ -222,7 +223,7 @@ impl Engine {
         messages: &[ChatMessage],
         top_n: usize,
     ) -> Result<Vec<(String, f64)>, ModelError> {
-        self.prompt_tokens(messages).await?;
+        self.prompt_tokens(messages, &[]).await?;
         // Temperature 1 with no top-k/top-p filter: mistral.rs then reports
         // the softmax of the raw logits. (Greedy requests report logits,
         // not probabilities.)

@@ -36,13 +36,18 @@ pub struct Passage {
 impl Passage {
     /// `path:Lstart-Lend > heading`, the label in the prompt and footnotes.
     pub fn label(&self) -> String {
-        let mut s = format!("{}:L{}-L{}", self.path, self.lines.0, self.lines.1);
-        if !self.heading.is_empty() {
-            s.push_str(" > ");
-            s.push_str(&self.heading);
-        }
-        s
+        label(&self.path, self.lines, &self.heading)
     }
+}
+
+/// `path:Lstart-Lend > heading`, how passages and citations are named.
+fn label(path: &str, lines: (u64, u64), heading: &str) -> String {
+    let mut s = format!("{path}:L{}-L{}", lines.0, lines.1);
+    if !heading.is_empty() {
+        s.push_str(" > ");
+        s.push_str(heading);
+    }
+    s
 }
 
 /// How a citation was found.
@@ -74,6 +79,10 @@ pub struct Citation {
 }
 
 impl Citation {
+    pub fn label(&self) -> String {
+        label(&self.path, self.lines, &self.heading)
+    }
+
     pub fn of(p: &Passage, via: Via) -> Citation {
         Citation {
             n: p.n,
