@@ -125,6 +125,38 @@ impl Root {
         ))
     }
 
+    /// What the agent may do unasked: `agent.mode` (empty: read-only in
+    /// pipes, ask in the TUI), the allow/deny rules and the sandbox probe's
+    /// result, or off with `--no-sandbox`.
+    pub fn agent_policy(
+        &self,
+        interaction: crate::agent::policy::Interaction,
+        no_sandbox: bool,
+    ) -> Result<crate::agent::policy::Policy, AppError> {
+        use crate::agent::policy::{Interaction, Isolation, Mode, Policy, Rules};
+        let a = &self.settings.settings.agent;
+        let mode = match a.mode.as_str() {
+            "" if interaction == Interaction::Terminal => Mode::Ask,
+            "" => Mode::ReadOnly,
+            m => Mode::parse(m).ok_or_else(|| {
+                AppError::usage(format!(
+                    "agent.mode ({}) is {m:?}; use read-only, ask, auto-edit or auto",
+                    self.settings.origin("agent.mode")
+                ))
+            })?,
+        };
+        let isolation = if no_sandbox {
+            Isolation::Disabled
+        } else {
+            crate::agent::sandbox::probe()
+        };
+        let rules = Rules {
+            allow: a.allow.clone(),
+            deny: a.deny.clone(),
+        };
+        Ok(Policy::new(mode, interaction, isolation, rules))
+    }
+
     /// Where the agent's `search` reads: the index named by `index.name`
     /// when it exists (the agent does not create one, nor the sample), or
     /// none. An index that exists but cannot be opened is an error.

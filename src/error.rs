@@ -18,6 +18,9 @@ pub enum Exit {
     StepLimit = 6,
     /// `lore agent` stopped because the model repeated a call.
     LoopDetected = 7,
+    /// `lore agent` needed the user's approval and had no terminal to ask,
+    /// or the user stopped the turn at an approval prompt.
+    NeedsApproval = 8,
     Interrupted = 130,
 }
 

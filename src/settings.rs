@@ -39,6 +39,12 @@ pub struct AgentSettings {
     /// 0: by model size.
     pub max_steps: u32,
     pub tool_format: crate::agent::ToolChoiceSetting,
+    /// "": read-only in pipes, ask in the TUI.
+    pub mode: String,
+    /// Command prefixes that run without asking (while sandboxed).
+    pub allow: Vec<String>,
+    /// Command prefixes that never run, in any mode.
+    pub deny: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -111,7 +111,7 @@ fn text_output_is_plain_and_progress_names_the_workspace() {
     let stderr = stderr_of(&out);
     assert!(
         stderr.contains(&format!(
-            "agent in {} (read-only, 2 steps at most, constrained tool calls)",
+            "agent in {} (read-only mode, 2 steps at most, constrained tool calls)",
             ws.canonicalize().unwrap().display()
         )),
         "{stderr}"

@@ -362,22 +362,26 @@ fn asks_the_sample_knowledge_base_and_shows_speed() {
     t.quit();
 }
 
-/// A chat turn on the default model (the other TUI tests run on
-/// `common::MACHINERY_MODEL`).
-#[test]
-fn a_chat_turn_on_the_default_model() {
+/// The default model's setting, as `lore config show` names it.
+fn default_model() -> String {
     let show = common::TestEnv::new()
         .lore_default()
         .args(["config", "show"])
         .output()
         .unwrap();
     let show = common::stdout_of(&show);
-    let default = show
-        .lines()
+    show.lines()
         .find(|l| l.starts_with("model.path "))
         .and_then(|l| l.split('"').nth(1))
         .expect("model.path in config show")
-        .to_string();
+        .to_string()
+}
+
+/// A chat turn on the default model (the other TUI tests run on
+/// `common::MACHINERY_MODEL`).
+#[test]
+fn a_chat_turn_on_the_default_model() {
+    let default = default_model();
     let t = Tmux::start_with(
         "chat -t 0 -n 16",
         100,
@@ -666,6 +670,76 @@ fn agent_mode_runs_a_turn_over_the_workspace_and_shows_its_steps() {
     });
     let text = std::fs::read_to_string(log).unwrap();
     assert!(text.contains("max_retries in config.toml"), "{text}");
+    t.quit();
+}
+
+/// An agent command waits at the approval prompt for a key, on the default
+/// model (SmolLM2 lists files where it is asked to run a command): the
+/// prompt replaces the input with the command, the sandbox and the keys,
+/// the title says lore waits, nothing runs until a key, `n` declines with
+/// the outcome in the steps, Esc ends the turn, and the title comes back.
+#[test]
+fn an_agent_command_waits_at_the_approval_prompt() {
+    let default = default_model();
+    let t = Tmux::start_with(
+        "chat --mode agent --agent-mode ask -t 0",
+        100,
+        30,
+        &[
+            ("LORE_MODEL__PATH", default.as_str()),
+            ("LORE_AGENT__MAX_STEPS", "4"),
+        ],
+    );
+    t.env.write("work/notes.txt", "alpha\nbeta\n");
+    t.wait_for("the model to load in ask mode", 180, |s| {
+        let status = status_line(s);
+        status.contains("agent · ask · sandbox: ") && !status.contains("loading")
+    });
+    let title = || {
+        let out = t.tmux(&["display-message", "-p", "-t", "t", "#{pane_title}"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = title();
+    t.type_text("Run the command: ls");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("the approval prompt", 300, |s| {
+        s.contains("Approve shell?") && status_line(s).contains("approval needed")
+    });
+    assert!(screen.contains("$ ls"), "{screen}");
+    assert!(screen.contains("sandbox: "), "{screen}");
+    assert!(screen.contains("n decline"), "{screen}");
+    assert!(
+        !screen.contains("Type a message"),
+        "the prompt replaces the input:\n{screen}"
+    );
+    t.wait_until("the waiting title", 10, || {
+        (title() == "lore: approval needed").then_some(())
+    });
+    // It waits for a key: nothing runs meanwhile.
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = t.screen();
+    assert!(screen.contains("Approve shell?"), "{screen}");
+    assert!(
+        !screen.contains("• shell"),
+        "nothing ran unasked:\n{screen}"
+    );
+    t.keys(&["n"]);
+    t.wait_for("the declined call in the steps", 60, |s| {
+        s.contains("✗ declined: shell ls")
+    });
+    // The model may ask again; Esc then ends the turn.
+    let end = t.wait_for("the end of the turn", 300, |s| {
+        if s.contains("Approve shell?") {
+            t.keys(&["Escape"]);
+            return false;
+        }
+        let status = status_line(s);
+        !status.contains("generating") && !status.contains("approval") && s.contains("▌ lore")
+    });
+    assert!(end.contains("Type a message"), "the input is back:\n{end}");
+    t.wait_until("the title put back", 10, || {
+        (title() == before).then_some(())
+    });
     t.quit();
 }
 

@@ -9,15 +9,22 @@
 //! template has no tool support) produces a call that parses and names a
 //! file that exists.
 
+mod calls;
 pub mod fsroot;
+pub mod policy;
 pub mod protocol;
 pub mod rollout;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
+#[cfg(not(target_os = "linux"))]
+#[path = "sandbox_none.rs"]
+pub mod sandbox;
 mod step;
+mod toolchain;
 pub mod tools;
 pub mod truncate;
 
-use std::collections::HashMap;
-use std::time::Instant;
+pub use tools::{edit, shell};
 
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -26,9 +33,9 @@ use crate::model::{
     ChatMessage, Constraint, Event as ModelEvent, GenParams, Model, Role, ToolCall, ToolSpec,
 };
 use fsroot::Root;
-use protocol::{Event, StopReason, ToolStatus, TurnUsage};
+use protocol::{Event, StopReason, TurnUsage};
 use step::Parsed;
-use tools::{Context, Registry};
+use tools::Registry;
 
 /// Steps per user turn for models of at most about 1B parameters.
 pub const SMALL_MODEL_STEPS: usize = 8;
@@ -153,6 +160,16 @@ pub(crate) enum Item {
         elided: bool,
     },
     Answer(String),
+    /// Whether a call that acts ran, who decided and in which mode; for
+    /// the record only, the model never sees it.
+    Decision {
+        call_id: String,
+        tool: String,
+        subject: String,
+        decision: protocol::Decision,
+        by: protocol::DecidedBy,
+        mode: policy::Mode,
+    },
 }
 
 /// How a turn ended, before it is reported.
@@ -197,9 +214,17 @@ pub struct Agent {
     items: Vec<Item>,
     turns: usize,
     interrupted: bool,
+    /// Why the last turn was stopped at an approval, for the next request.
+    stopped: Option<String>,
     calls: usize,
     log: Option<rollout::Writer>,
     log_error: Option<String>,
+    policy: policy::Policy,
+    approver: Box<dyn protocol::Approver>,
+    /// Reads and edits of this session, for `edit` and undo.
+    ledger: std::cell::RefCell<edit::Ledger>,
+    /// How commands run, once the mode lets the agent act.
+    shell: Option<shell::ShellEnv>,
 }
 
 impl Agent {
@@ -223,10 +248,65 @@ impl Agent {
             items: Vec::new(),
             turns: 0,
             interrupted: false,
+            stopped: None,
             calls: 0,
             log: None,
             log_error: None,
+            policy: policy::Policy::read_only(),
+            approver: Box::new(protocol::NoApprover),
+            ledger: Default::default(),
+            shell: None,
         }
+    }
+
+    /// What the agent may do unasked. A mode that acts offers `edit` and
+    /// `shell` and prepares the session's command environment.
+    pub fn set_policy(&mut self, policy: policy::Policy) -> Result<(), String> {
+        if policy.mode.acts() && self.shell.is_none() {
+            let env = shell::ShellEnv::new(policy.isolation.clone())
+                .map_err(|e| format!("cannot prepare the command environment: {e}"))?;
+            self.shell = Some(env);
+        }
+        self.policy = policy;
+        self.rebuild_registry();
+        Ok(())
+    }
+
+    /// Changes the mode for the turns to come (the TUI's `/approvals`);
+    /// grants stay.
+    pub fn set_mode(&mut self, mode: policy::Mode) -> Result<(), String> {
+        let mut p = self.policy.clone();
+        p.mode = mode;
+        self.set_policy(p)
+    }
+
+    pub fn policy(&self) -> &policy::Policy {
+        &self.policy
+    }
+
+    /// Who answers approval requests (default: nobody, so the turn ends).
+    pub fn set_approver(&mut self, approver: Box<dyn protocol::Approver>) {
+        self.approver = approver;
+    }
+
+    /// Reverts the last edit of the session.
+    pub fn undo(&mut self) -> Result<String, String> {
+        self.ledger.borrow_mut().undo(&self.root)
+    }
+
+    fn rebuild_registry(&mut self) {
+        let mut registry = Registry::read_only();
+        if self.policy.mode.acts() {
+            registry = registry.with_actions();
+        }
+        if self.search.is_some() {
+            registry = registry.with_search();
+        }
+        self.registry = registry;
+        if self.config.tool_format == ToolFormat::Native {
+            self.specs = step::specs(&self.registry);
+        }
+        self.system = system_prompt(&self.registry, &self.paths, self.config.tool_format);
     }
 
     /// Offers `search` over `retrieval`'s index; answers that use it are
@@ -235,11 +315,8 @@ impl Agent {
         if retrieval.index.is_none() {
             return self;
         }
-        self.registry = Registry::read_only().with_search();
-        if self.config.tool_format == ToolFormat::Native {
-            self.specs = step::specs(&self.registry);
-        }
         self.search = Some(retrieval);
+        self.rebuild_registry();
         self
     }
 
@@ -303,6 +380,7 @@ impl Agent {
         let mut out = vec![ChatMessage::new(Role::System, self.system.clone())];
         for item in &self.items {
             out.push(match item {
+                Item::Decision { .. } => continue,
                 Item::Request(t) => ChatMessage::new(Role::User, t.clone()),
                 Item::Call(t) if native => match step::constrained(t) {
                     Ok(Parsed::Call { tool, args }) => ChatMessage::tool_call(ToolCall {
@@ -345,11 +423,8 @@ impl Agent {
                 props.insert("tool".into(), json!({"enum": [t.name()]}));
                 let params = t.parameters(&self.paths);
                 let mut required = vec![json!("tool")];
+                required.extend(tools::required(t, &params).into_iter().map(Value::String));
                 if let Value::Object(p) = params {
-                    // The first parameter is the one each tool needs.
-                    if let Some(first) = p.keys().next() {
-                        required.push(json!(first));
-                    }
                     props.extend(p);
                 }
                 json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
@@ -382,16 +457,16 @@ impl Agent {
         self.turns += 1;
         let turn = self.turns;
         emit(Event::TurnStarted { turn });
-        let request = if std::mem::take(&mut self.interrupted) {
-            format!("{INTERRUPTED_NOTE}\n\n{text}")
-        } else {
-            text.to_string()
+        let request = match (std::mem::take(&mut self.interrupted), self.stopped.take()) {
+            (_, Some(note)) => format!("{note}\n\n{text}"),
+            (true, None) => format!("{INTERRUPTED_NOTE}\n\n{text}"),
+            (false, None) => text.to_string(),
         };
         self.offer_files(text);
         self.push(Item::Request(request));
         let request_at = self.items.len() - 1;
         let mut usage = TurnUsage::default();
-        let mut seen: HashMap<String, (usize, String)> = HashMap::new();
+        let mut seen = calls::Seen::new();
         let mut steps = 0;
         let outcome = loop {
             if steps >= self.config.max_steps {
@@ -438,27 +513,8 @@ impl Agent {
                 }
                 Parsed::Invalid { raw, error } => self.invalid(raw, error, emit),
                 Parsed::Call { tool, args } => {
-                    let record = match self.config.tool_format {
-                        ToolFormat::Native => Parsed::call_record(&tool, &args),
-                        ToolFormat::Constrained => reply.trim().to_string(),
-                    };
-                    self.push(Item::Call(record));
-                    let args = Value::Object(args);
-                    let key = format!("{tool} {args}");
-                    let Some(t) = self.registry.get(&tool) else {
-                        let e = format!("the model called an unknown tool: {tool}");
-                        break Outcome::new(StopReason::Error, steps, String::new(), Some(e));
-                    };
-                    let risk = t.risk();
-                    let call_id = self.next_call_id();
-                    emit(Event::ToolStarted {
-                        call_id: call_id.clone(),
-                        tool: tool.clone(),
-                        args: args.clone(),
-                        risk,
-                    });
-                    if !self.execute(&mut seen, &key, call_id, &tool, &args, emit) {
-                        break Outcome::new(StopReason::LoopDetected, steps, String::new(), None);
+                    if let Some(outcome) = self.call(&reply, tool, args, &mut seen, cancel, emit) {
+                        break Outcome { steps, ..outcome };
                     }
                 }
             }
@@ -507,123 +563,6 @@ impl Agent {
     fn next_call_id(&mut self) -> String {
         self.calls += 1;
         format!("call_{}", self.calls)
-    }
-
-    /// Reports a native call that cannot run and tells the model why, so
-    /// the next step can correct it.
-    fn invalid(&mut self, raw: String, error: String, emit: &mut dyn FnMut(Event)) {
-        let call_id = self.next_call_id();
-        let tool = raw.split_whitespace().next().unwrap_or("").to_string();
-        emit(Event::ToolStarted {
-            call_id: call_id.clone(),
-            tool: tool.clone(),
-            args: Value::Null,
-            risk: protocol::Risk::Read,
-        });
-        let text = format!("error: {error}");
-        emit(Event::ToolCompleted {
-            call_id,
-            tool,
-            status: ToolStatus::Invalid,
-            wall_ms: 0,
-            summary: format!("invalid call: {error}"),
-            output: text.clone(),
-        });
-        self.push(Item::Call(raw));
-        self.push(Item::Result {
-            text,
-            summary: "invalid call".into(),
-            elided: false,
-        });
-    }
-
-    /// Runs a call through the loop guard, reporting it; `false` when it
-    /// is the third identical call, which ends the turn.
-    fn execute(
-        &mut self,
-        seen: &mut HashMap<String, (usize, String)>,
-        key: &str,
-        call_id: String,
-        tool: &str,
-        args: &Value,
-        emit: &mut dyn FnMut(Event),
-    ) -> bool {
-        let started = Instant::now();
-        let seen_before = seen.get(key).cloned();
-        let (status, text, summary) = match seen_before {
-            Some((count, _)) if count >= 2 => {
-                emit(Event::ToolCompleted {
-                    call_id,
-                    tool: tool.to_string(),
-                    status: ToolStatus::Repeated,
-                    wall_ms: 0,
-                    summary: format!("{tool}: third identical call"),
-                    output: String::new(),
-                });
-                return false;
-            }
-            Some((count, earlier)) => {
-                seen.insert(key.to_string(), (count + 1, earlier.clone()));
-                (
-                    ToolStatus::Repeated,
-                    format!("{earlier}\n{REPEAT_NOTE}"),
-                    format!("{tool} (repeated)"),
-                )
-            }
-            None => {
-                let t = self.registry.get(tool).expect("checked by the caller");
-                let (status, text, summary, passages) = self.run_tool(t, tool, args);
-                self.passages.extend(passages);
-                seen.insert(key.to_string(), (1, text.clone()));
-                (status, text, summary)
-            }
-        };
-        emit(Event::ToolCompleted {
-            call_id,
-            tool: tool.to_string(),
-            status,
-            wall_ms: started.elapsed().as_millis() as u64,
-            summary: summary.clone(),
-            output: text.clone(),
-        });
-        self.push(Item::Result {
-            text,
-            summary,
-            elided: false,
-        });
-        true
-    }
-
-    /// Runs one call: the status, the text the model gets (cut to the
-    /// context's budget) and a one-line summary.
-    fn run_tool(
-        &self,
-        t: &dyn tools::Tool,
-        tool: &str,
-        args: &Value,
-    ) -> (ToolStatus, String, String, Vec<crate::grounding::Passage>) {
-        let cx = Context {
-            root: &self.root,
-            search: self.search.as_ref(),
-            next_passage: self.passages.len() + 1,
-        };
-        let budget = truncate::budget(self.model.info().context_length);
-        let (status, body, summary, passages) = match t.run(args, &cx) {
-            Ok(out) => (
-                ToolStatus::Completed,
-                truncate::head_tail(&out.text, budget),
-                out.summary,
-                out.passages,
-            ),
-            Err(e) => (
-                ToolStatus::Failed,
-                format!("error: {e}"),
-                format!("{tool} failed: {e}"),
-                Vec::new(),
-            ),
-        };
-        let text = format!("Result of {}:\n{body}", call_label(tool, args));
-        (status, text, summary, passages)
     }
 
     /// Generates one step under the schema, or stops on `cancel`.
@@ -738,7 +677,7 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 
 /// `read(src/a.rs)`, `grep("fn main")`: how results are labelled.
 fn call_label(tool: &str, args: &Value) -> String {
-    let main = ["path", "pattern", "query"]
+    let main = ["path", "pattern", "query", "command"]
         .iter()
         .find_map(|k| args.get(*k).and_then(Value::as_str))
         .unwrap_or_default();
@@ -746,9 +685,12 @@ fn call_label(tool: &str, args: &Value) -> String {
 }
 
 fn system_prompt(registry: &Registry, paths: &[String], format: ToolFormat) -> String {
-    let mut s = String::from(
-        "You answer questions about the files of a workspace. You can look but not change anything.\n",
-    );
+    let acts = registry.get("shell").is_some();
+    let mut s = String::from(if acts {
+        "You work on the files of a workspace: you can read them, edit them and run shell commands in its root (no network). Read a file before you edit it; edit replaces the exact text old with new. After a change, run the command that checks it.\n"
+    } else {
+        "You answer questions about the files of a workspace. You can look but not change anything.\n"
+    });
     match format {
         ToolFormat::Native => s.push_str(
             "You do not know what the files say until you read them: your first reply is always a tool call. Answer in plain text only after a tool result shows the answer, and name the file it comes from.\n",
@@ -788,3 +730,5 @@ fn system_prompt(registry: &Registry, paths: &[String], format: ToolFormat) -> S
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_act;

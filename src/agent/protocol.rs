@@ -49,6 +49,75 @@ pub enum ToolStatus {
     /// object of the tool's parameters; the model is told and may retry.
     Invalid,
     Aborted,
+    /// Refused by the mode or a deny rule; the model is told why.
+    Denied,
+    /// Declined by the user at an approval prompt.
+    Declined,
+    /// A command that ran past its timeout and was killed.
+    TimedOut,
+}
+
+/// Who decided whether a call runs, as the session log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// The user, at a prompt.
+    User,
+    /// A grant the user gave earlier in the session (`a` at a prompt).
+    Grant,
+    /// An `agent.allow` or `agent.deny` rule.
+    Rule,
+    /// The mode (`agent.mode`).
+    Mode,
+}
+
+/// A call waiting for the user's consent, with everything the prompt
+/// shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub call_id: String,
+    pub tool: String,
+    /// The command for `shell`; the file for `edit`.
+    pub subject: String,
+    /// The directory a command runs in.
+    pub cwd: String,
+    /// `sandbox: landlock + seccomp`, `sandbox: unavailable (reason)` or
+    /// `sandbox: off (--no-sandbox)`.
+    pub sandbox: String,
+    /// Why the model wants it, when it said.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// For edits: the unified diff and its line counts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diff: Option<Preview>,
+    /// What `a` grants for the rest of the session, as the prompt shows it
+    /// (`cargo test …`); `None` when this call cannot be granted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub grant: Option<String>,
+}
+
+/// An edit's unified diff, for the prompt and the transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    pub unified: String,
+    pub added: usize,
+    pub removed: usize,
+}
+
+/// Answers approval requests. The agent calls it from its turn and blocks
+/// on the answer; the TUI's waits for a key, a pipe's reads `/dev/tty`.
+pub trait Approver: Send {
+    fn decide(&mut self, request: &ApprovalRequest) -> Decision;
+}
+
+/// The approver where nobody can answer: every request is declined and
+/// the turn ends.
+pub struct NoApprover;
+
+impl Approver for NoApprover {
+    fn decide(&mut self, _request: &ApprovalRequest) -> Decision {
+        Decision::Abort
+    }
 }
 
 /// Why a turn ended.
@@ -59,6 +128,10 @@ pub enum StopReason {
     StepLimit,
     LoopDetected,
     Aborted,
+    /// A call needed the user's approval and nobody could give it.
+    NeedsApproval,
+    /// The user declined a call and stopped the turn (Esc at a prompt).
+    Declined,
     Error,
 }
 
@@ -74,6 +147,12 @@ impl StopReason {
                 Some("loop detected: the model repeated the same call three times".into())
             }
             StopReason::Aborted => Some("interrupted".into()),
+            StopReason::Declined => {
+                Some("declined: the user stopped the turn at an approval".into())
+            }
+            StopReason::NeedsApproval => {
+                Some("a call needed approval and there is no terminal to ask; see --mode".into())
+            }
             StopReason::Error => Some("the turn ended on an error".into()),
         }
     }
@@ -112,6 +191,18 @@ pub enum Event {
         summary: String,
         /// The text the model was given.
         output: String,
+    },
+    /// A call waits for the user: the front end asks and the approver
+    /// answers.
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested(ApprovalRequest),
+    /// Whether a call runs, and who decided.
+    #[serde(rename = "approval.decided")]
+    ApprovalDecided {
+        call_id: String,
+        tool: String,
+        decision: Decision,
+        by: DecidedBy,
     },
     #[serde(rename = "warning")]
     Warning { message: String },

@@ -36,7 +36,7 @@ impl Meta {
             model: info.name.clone(),
             context: info.context_length,
             tool_format: agent.config().tool_format.as_str().into(),
-            mode: "read-only".into(),
+            mode: agent.policy().mode.as_str().into(),
             lore_version: env!("CARGO_PKG_VERSION").into(),
         }
     }

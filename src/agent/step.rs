@@ -88,7 +88,10 @@ pub(crate) fn native(text: &str, calls: &[ToolCall], registry: &Registry) -> Par
         return Parsed::Answer(text.to_string());
     };
     let raw = format!("{} {}", call.name, call.arguments);
-    if registry.get(&call.name).is_none() {
+    // A call of an action the mode does not offer is refused by the
+    // policy, with its reason, rather than reported as unknown.
+    let action = super::tools::ACTION_TOOLS.contains(&call.name.as_str());
+    if registry.get(&call.name).is_none() && !action {
         let known: Vec<&str> = registry.iter().map(|t| t.name()).collect();
         return Parsed::Invalid {
             raw,
@@ -145,12 +148,7 @@ pub(crate) fn specs(registry: &Registry) -> Vec<ToolSpec> {
         .iter()
         .map(|t| {
             let props = t.parameters(&[]);
-            let required: Vec<Value> = props
-                .as_object()
-                .and_then(|p| p.keys().next().cloned())
-                .map(Value::String)
-                .into_iter()
-                .collect();
+            let required = super::tools::required(t, &props);
             ToolSpec {
                 name: t.name().to_string(),
                 description: t.description().to_string(),

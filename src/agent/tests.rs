@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::agent::protocol::ToolStatus;
 use crate::model::scripted::ScriptedModel;
 
 fn workspace() -> (tempfile::TempDir, Root) {

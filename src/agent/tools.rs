@@ -6,10 +6,28 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+pub mod edit;
+pub mod shell;
+
 use super::fsroot::Root;
-use super::protocol::Risk;
+use super::protocol::{Preview, Risk};
 use crate::grounding::Passage;
 use crate::tasks::grounded::Retrieval;
+
+/// The tools that act on the workspace, offered when the mode allows.
+pub const ACTION_TOOLS: [&str; 2] = ["edit", "shell"];
+
+/// The parameters a call of `t` must give, out of `params`.
+pub fn required(t: &dyn Tool, params: &Value) -> Vec<String> {
+    if !t.required().is_empty() {
+        return t.required().iter().map(|s| s.to_string()).collect();
+    }
+    params
+        .as_object()
+        .and_then(|p| p.keys().next().cloned())
+        .into_iter()
+        .collect()
+}
 
 /// Most entries `list` shows.
 pub const LIST_MAX: usize = 200;
@@ -32,6 +50,9 @@ pub struct ToolOutput {
     pub summary: String,
     /// Knowledge-base passages the text shows as `[n]`, for citations.
     pub passages: Vec<Passage>,
+    /// A status other than `completed` for a call that ran (a command
+    /// that timed out or was aborted).
+    pub status: Option<super::protocol::ToolStatus>,
 }
 
 /// What tools share during a session.
@@ -42,6 +63,13 @@ pub struct Context<'a> {
     /// The number the next passage shown gets: numbers run on through a
     /// session so every `[n]` names one passage.
     pub next_passage: usize,
+    /// What the session read and changed: `edit` needs a fresh read and
+    /// keeps pre-images for undo.
+    pub ledger: Option<&'a std::cell::RefCell<edit::Ledger>>,
+    /// How commands run; `None` where `shell` is not offered.
+    pub shell: Option<&'a shell::ShellEnv>,
+    /// True once the user interrupts; tools that take long poll it.
+    pub cancel: &'a dyn Fn() -> bool,
 }
 
 impl<'a> Context<'a> {
@@ -50,6 +78,9 @@ impl<'a> Context<'a> {
             root,
             search: None,
             next_passage: 1,
+            ledger: None,
+            shell: None,
+            cancel: &|| false,
         }
     }
 }
@@ -62,7 +93,16 @@ pub trait Tool: Send + Sync {
     /// JSON schema of the arguments. `paths` are the workspace's files, for
     /// an `enum` that makes a made-up path impossible to generate.
     fn parameters(&self, paths: &[String]) -> Value;
+    /// The parameters a call must give; empty: the first one.
+    fn required(&self) -> &'static [&'static str] {
+        &[]
+    }
     fn run(&self, args: &Value, cx: &Context) -> Result<ToolOutput, String>;
+    /// What the approval prompt shows before the call runs (an edit's
+    /// diff); an error means the call would fail, so nobody is asked.
+    fn preview(&self, _args: &Value, _cx: &Context) -> Result<Option<Preview>, String> {
+        Ok(None)
+    }
 }
 
 /// The tools by name, in the order the model is shown them.
@@ -75,6 +115,13 @@ impl Registry {
         Registry {
             tools: vec![Box::new(List), Box::new(Read), Box::new(Grep)],
         }
+    }
+
+    /// Adds `edit` and `shell`, which the policy decides on call by call.
+    pub fn with_actions(mut self) -> Registry {
+        self.tools.push(Box::new(edit::Edit));
+        self.tools.push(Box::new(shell::Shell));
+        self
     }
 
     /// Adds `search` over lore's index.
@@ -293,6 +340,9 @@ impl Tool for Read {
         if is_binary(&bytes) {
             return Err(format!("{rel}: is a binary file"));
         }
+        if let Some(l) = cx.ledger {
+            l.borrow_mut().saw(rel, &bytes, !more_bytes)
+        }
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();
         let total = lines.len();
@@ -453,6 +503,7 @@ impl Tool for Search {
             summary: format!("search {query:?} ({} hits)", passages.len()),
             text,
             passages,
+            status: None,
         })
     }
 }

@@ -12,6 +12,7 @@ use super::args::GenArgs;
 use super::progress::Stderr;
 use super::stdio::{read_stdin, with_interrupt};
 use crate::agent::fsroot::Root as Workspace;
+use crate::agent::policy::{Interaction, Mode};
 use crate::agent::protocol::{Event, StopReason};
 use crate::agent::rollout::{self, Meta, Writer};
 use crate::agent::Agent;
@@ -71,6 +72,16 @@ pub struct AgentOpts {
     /// agent.tool_format]
     #[arg(long, value_name = "FORMAT", value_parser = ["auto", "native", "constrained"])]
     pub format_tools: Option<String>,
+    /// What the agent may do without asking: read-only (edits and commands
+    /// refused), ask (each asked on the terminal), auto-edit (edits apply,
+    /// commands ask) or auto (commands run unasked while sandboxed)
+    /// [setting: agent.mode; default: read-only]
+    #[arg(long, value_name = "MODE", value_parser = ["read-only", "ask", "auto-edit", "auto"])]
+    pub mode: Option<String>,
+    /// Run commands without the sandbox (Landlock + seccomp), with your
+    /// full permissions and network. Never the default.
+    #[arg(long)]
+    pub no_sandbox: bool,
     /// Write no session log
     #[arg(long)]
     pub ephemeral: bool,
@@ -87,6 +98,9 @@ impl AgentArgs {
         opts.gen.layer(sources);
         if let Some(n) = opts.max_steps {
             sources.flag("agent.max_steps", FlagValue::Int(n.into()), "--max-steps");
+        }
+        if let Some(m) = &opts.mode {
+            sources.flag("agent.mode", FlagValue::Str(m.clone()), "--mode");
         }
         if let Some(f) = &opts.format_tools {
             sources.flag(
@@ -154,20 +168,7 @@ pub async fn run(root: &Root, args: AgentArgs) -> anyhow::Result<()> {
     if let Some(r) = retrieval {
         agent = agent.with_search(r);
     }
-    eprintln!(
-        "lore: agent in {} (read-only, {} steps at most, {} tool calls{})",
-        agent.root().path().display(),
-        max_steps,
-        agent.config().tool_format.as_str(),
-        if searches {
-            format!(
-                ", search over index '{}'",
-                root.settings.settings.index.name
-            )
-        } else {
-            String::new()
-        }
-    );
+    set_policy(root, &args, &mut agent, max_steps, searches)?;
     open_log(root, &args, resume_path.as_deref(), &mut agent)?;
     let (cancel_tx, mut cancel) = watch::channel(false);
     // Ctrl-C stops the step in progress; the turn then ends as aborted.
@@ -230,8 +231,64 @@ pub async fn run(root: &Root, args: AgentArgs) -> anyhow::Result<()> {
         StopReason::StepLimit => Err(AppError::new(Exit::StepLimit, explain).into()),
         StopReason::LoopDetected => Err(AppError::new(Exit::LoopDetected, explain).into()),
         StopReason::Aborted => Err(AppError::new(Exit::Interrupted, explain).into()),
+        StopReason::NeedsApproval | StopReason::Declined => {
+            Err(AppError::new(Exit::NeedsApproval, explain).into())
+        }
         StopReason::Error => Err(AppError::new(Exit::Failure, explain).into()),
     }
+}
+
+/// The mode, the sandbox and who answers approvals: the controlling
+/// terminal when there is one, else nobody. Says on stderr what was chosen.
+fn set_policy(
+    root: &Root,
+    args: &AgentOpts,
+    agent: &mut Agent,
+    max_steps: usize,
+    searches: bool,
+) -> Result<(), AppError> {
+    let approver = super::approve::TtyApprover::open();
+    let interaction = match approver {
+        Some(_) => Interaction::PipeTty,
+        None => Interaction::NoTty,
+    };
+    let policy = root.agent_policy(interaction, args.no_sandbox)?;
+    let mode = policy.mode;
+    agent
+        .set_policy(policy)
+        .map_err(|e| AppError::new(Exit::Failure, e))?;
+    if let Some(a) = approver {
+        agent.set_approver(Box::new(a));
+    }
+    if args.no_sandbox {
+        eprintln!(
+            "{}",
+            super::progress::red(
+                "lore: warning: --no-sandbox: commands run with your full permissions and network"
+            )
+        );
+    }
+    eprintln!(
+        "lore: agent in {} ({} mode{}, {} steps at most, {} tool calls{})",
+        agent.root().path().display(),
+        mode,
+        if mode.acts() {
+            format!(", {}", agent.policy().isolation.label())
+        } else {
+            String::new()
+        },
+        max_steps,
+        agent.config().tool_format.as_str(),
+        if searches {
+            format!(
+                ", search over index '{}'",
+                root.settings.settings.index.name
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }
 
 /// The request: the argument, stdin, or both (stdin as a fenced block).
@@ -284,6 +341,11 @@ fn open_log(
     if let Some(path) = resume_path {
         let meta = agent.resume(path).map_err(AppError::usage)?;
         eprintln!("lore: resuming agent session {}", meta.id);
+        // A resumed session never gets back a more permissive mode unasked.
+        let now = agent.policy().mode;
+        if let Some(then) = Mode::parse(&meta.mode).filter(|m| *m > now) {
+            eprintln!("lore: note: the session ran in {then} mode; it continues in {now} mode (--mode {then} to allow the same)");
+        }
     } else if !args.ephemeral {
         let meta = Meta::new(agent);
         match Writer::create(&logs, &meta) {

@@ -11,12 +11,14 @@ use super::progress::Stderr;
 use super::stdio::read_stdin;
 use super::SamplingArgs;
 use crate::agent::fsroot::Root as Workspace;
+use crate::agent::policy::Interaction;
 use crate::app::Root;
 use crate::error::AppError;
 use crate::settings::{FlagValue, Sources};
 use crate::tasks::chat::Mode;
 use crate::tasks::conversation::{AgentParts, FirstModel};
-use crate::tui::{self, app::App, app::Status, steps, theme};
+use crate::tui::app::{App, PolicyView, Status};
+use crate::tui::{self, steps, theme};
 
 #[derive(Debug, Args, Default)]
 pub struct ChatArgs {
@@ -33,6 +35,15 @@ pub struct ChatArgs {
     /// current directory, else the current directory]
     #[arg(long = "cd", short = 'C', value_name = "DIR")]
     pub cd: Option<PathBuf>,
+    /// What agent mode may do without asking: read-only, ask (edits and
+    /// commands wait for a key), auto-edit or auto [setting: agent.mode;
+    /// default: ask]
+    #[arg(long, value_name = "MODE", value_parser = ["read-only", "ask", "auto-edit", "auto"])]
+    pub agent_mode: Option<String>,
+    /// Run the agent's commands without the sandbox (the status bar says
+    /// so in red)
+    #[arg(long)]
+    pub no_sandbox: bool,
     /// Index for ask and support modes [setting: index.name]
     #[arg(long, short = 'i', value_name = "NAME", add = clap_complete::ArgValueCandidates::new(super::completions::indexes))]
     pub index: Option<String>,
@@ -54,6 +65,9 @@ impl ChatArgs {
         }
         if let Some(s) = &self.system {
             sources.flag("generation.system", FlagValue::Str(s.clone()), "--system");
+        }
+        if let Some(m) = &self.agent_mode {
+            sources.flag("agent.mode", FlagValue::Str(m.clone()), "--agent-mode");
         }
         self.sampling.layer(sources);
     }
@@ -107,6 +121,10 @@ pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
     let workspace = agent
         .as_ref()
         .map(|a| steps::tilde(a.workspace.path(), home.as_deref()));
+    let policy = agent.as_ref().map(|a| PolicyView {
+        mode: a.policy.mode,
+        isolation: a.policy.isolation.clone(),
+    });
     let backend = tui::Backend {
         services,
         store: store.clone(),
@@ -116,6 +134,7 @@ pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
         mode,
         index: s.index.name.clone(),
         workspace,
+        policy,
         ..Status::default()
     };
     let mut app = App::new(
@@ -130,7 +149,8 @@ pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
 }
 
 /// Agent mode's parts: the workspace (`--cd`, else the git top level of
-/// the current directory), the `agent.*` settings and the session logs.
+/// the current directory), the `agent.*` settings, the session logs and
+/// the approval policy (`agent.mode`, `--no-sandbox`).
 /// A `--cd` that names no directory is a usage error; without `--cd`, a
 /// current directory that cannot be read leaves agent mode unavailable.
 fn agent_parts(root: &Root, args: &ChatArgs) -> Result<Option<AgentParts>, AppError> {
@@ -148,6 +168,7 @@ fn agent_parts(root: &Root, args: &ChatArgs) -> Result<Option<AgentParts>, AppEr
         Some(_) => root.agent_retrieval()?,
         None => None,
     };
+    let policy = root.agent_policy(Interaction::Terminal, args.no_sandbox)?;
     Ok(workspace.map(|workspace| AgentParts {
         workspace,
         config: Arc::new(move |info: &crate::model::ModelInfo| {
@@ -155,5 +176,6 @@ fn agent_parts(root: &Root, args: &ChatArgs) -> Result<Option<AgentParts>, AppEr
         }),
         logs_dir: Some(root.agent_logs_dir()),
         search,
+        policy,
     }))
 }

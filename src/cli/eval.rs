@@ -13,10 +13,11 @@ use super::progress::{self, Stderr};
 use super::require_files;
 use super::stdio::{read_text_file, with_interrupt, with_model};
 use crate::agent::fsroot::Root as Workspace;
+use crate::agent::policy::{Interaction, Isolation, Mode, Policy};
 use crate::app::Root;
 use crate::error::{task_error, AppError};
 use crate::eval::agent::{self as agent_eval, Task, TaskResult};
-use crate::eval::{self, grounding, qa, retrieval};
+use crate::eval::{self, act, grounding, qa, retrieval};
 use crate::index::Boosts;
 use crate::settings::{FlagValue, OutputFormat, Sources};
 use crate::tasks::ask::Ask;
@@ -35,19 +36,32 @@ pub enum EvalCommand {
     /// with --answer whether the answers given are supported
     Grounding(EvalGroundingArgs),
     /// The agent on requests over a workspace, each answer checked by a
-    /// regex: success, call validity, real paths, steps, stops, tokens
+    /// regex, or each acting task by a command on the files it leaves:
+    /// success, call validity, real paths, steps, stops, edits, tokens
     Agent(EvalAgentArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct EvalAgentArgs {
-    /// The workspace the agent reads (the fixture: eval/agent-ws)
+    /// The workspace (the fixtures: eval/agent-ws, eval/agent-act-ws);
+    /// acting tasks get a fresh copy each, never DIR itself
     pub dir: PathBuf,
-    /// Tasks, one `id<TAB>request<TAB>answer regex` line each (`#`
+    /// Tasks, one `id<TAB>request<TAB>answer regex` line each, or
+    /// `id<TAB>request<TAB>$ check command` for an acting task (`#`
     /// comments); it must lie outside DIR, where the agent could read the
-    /// answers [default: agent-tasks.tsv beside DIR]
+    /// answers [default: NAME-tasks.tsv beside a DIR named NAME-ws, else
+    /// agent-tasks.tsv beside DIR]
     #[arg(long, value_name = "FILE")]
     pub tasks: Option<PathBuf>,
+    /// What the agent may do on acting tasks: read-only, ask, auto-edit or
+    /// auto; nobody is asked in an evaluation, so what would be asked is
+    /// denied (questions are always read-only) [default: auto]
+    #[arg(long, value_name = "MODE", value_parser = ["read-only", "ask", "auto-edit", "auto"])]
+    pub mode: Option<String>,
+    /// Run acting tasks' commands and checks without the sandbox, with
+    /// your full permissions and network
+    #[arg(long)]
+    pub no_sandbox: bool,
     /// Only the first N tasks
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -218,17 +232,53 @@ fn agent_inputs(args: &EvalAgentArgs) -> anyhow::Result<(Workspace, PathBuf, Vec
     Ok((workspace, path, tasks))
 }
 
-/// `agent-tasks.tsv` in the directory that holds the workspace.
+/// The default tasks file in the directory that holds the workspace.
 fn default_tasks(workspace: &Path) -> anyhow::Result<PathBuf> {
+    let name = workspace
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = agent_eval::default_tasks_file(&name);
     match workspace.parent() {
-        Some(parent) => Ok(parent.join(agent_eval::DEFAULT_TASKS_FILE)),
+        Some(parent) => Ok(parent.join(file)),
         None => Err(AppError::usage(format!(
-            "workspace {} has no parent directory for {}; give --tasks FILE",
+            "workspace {} has no parent directory for {file}; give --tasks FILE",
             workspace.display(),
-            agent_eval::DEFAULT_TASKS_FILE
         ))
         .into()),
     }
+}
+
+/// The policy of acting tasks: `--mode` (auto unless given; the setting
+/// `agent.mode` is a user's, not a benchmark's), the sandbox probe and
+/// the allow and deny rules, with nobody to ask. Says on stderr what the
+/// mode and the sandbox leave the agent, when that is less than `auto`.
+fn acting_policy(root: &Root, args: &EvalAgentArgs) -> anyhow::Result<Policy> {
+    let mut policy = root.agent_policy(Interaction::NoTty, args.no_sandbox)?;
+    policy.mode = args
+        .mode
+        .as_deref()
+        .and_then(Mode::parse)
+        .unwrap_or(Mode::Auto);
+    let denied = match (policy.mode, &policy.isolation) {
+        (Mode::ReadOnly, _) => Some("read-only mode: every edit and command is refused".to_string()),
+        (Mode::Ask, _) => Some("ask mode: nobody can be asked, so every edit and command is denied".into()),
+        (Mode::AutoEdit, _) => Some("auto-edit mode: nobody can be asked, so every command is denied".into()),
+        (Mode::Auto, Isolation::Unavailable(why)) => Some(format!(
+            "the sandbox is unavailable ({why}): with nobody to ask, every command is denied and ends its task's turn (--no-sandbox runs them unconfined)"
+        )),
+        (Mode::Auto, _) => None,
+    };
+    if let Some(d) = denied {
+        eprintln!("lore: warning: acting tasks: {d}");
+    }
+    if args.no_sandbox {
+        eprintln!(
+            "{}",
+            progress::red("lore: warning: --no-sandbox: commands and checks run with your full permissions and network")
+        );
+    }
+    Ok(policy)
 }
 
 async fn run_agent(root: &Root, args: EvalAgentArgs) -> anyhow::Result<()> {
@@ -244,20 +294,14 @@ async fn run_agent(root: &Root, args: EvalAgentArgs) -> anyhow::Result<()> {
         .await?
         .map_err(AppError::from)?;
     let config = root.agent_config(model.info())?;
-    eprintln!(
-        "lore: agent eval: {} tasks of {} in {} ({} steps at most, {} tool calls, greedy)",
-        tasks.len(),
-        tasks_path.display(),
-        workspace.path().display(),
-        config.max_steps,
-        config.tool_format.as_str()
-    );
-    let facts = serde_json::json!({
-        "workspace": workspace.path().display().to_string(),
-        "tasks_file": tasks_path.display().to_string(),
-        "max_steps": config.max_steps,
-        "tool_format": config.tool_format.as_str(),
-    });
+    let policy = if tasks.iter().any(|t| t.check().is_some()) {
+        acting_policy(root, &args)?
+    } else {
+        Policy::read_only()
+    };
+    let facts = announce(&workspace, &tasks_path, &tasks, &config, &policy);
+    // Acting tasks never get the fixture, only copies: this proves it.
+    let before = act::digest(workspace.path())?;
     // The knowledge-base tasks search the configured index; the first run
     // fills "default" with the sample knowledge base, as `lore ask` does.
     let search = match root.open_index(&root.settings.settings.index.name, &Stderr::new()) {
@@ -272,6 +316,7 @@ async fn run_agent(root: &Root, args: EvalAgentArgs) -> anyhow::Result<()> {
         workspace,
         search,
         config,
+        policy,
     };
     let width = tasks.iter().map(|t| t.id.len()).max().unwrap_or(0).max(4);
     let stdout = std::io::stdout();
@@ -301,6 +346,15 @@ async fn run_agent(root: &Root, args: EvalAgentArgs) -> anyhow::Result<()> {
     if let Some(e) = write_err {
         return Err(e.into());
     }
+    if act::digest(setup.workspace.path())? != before {
+        eprintln!(
+            "{}",
+            progress::red(&format!(
+                "lore: warning: the workspace {} changed during the run",
+                setup.workspace.path().display()
+            ))
+        );
+    }
     let totals = agent_eval::totals(&results, started.elapsed().as_secs_f64());
     let mut out = stdout.lock();
     let add = |mut v: serde_json::Value| {
@@ -327,6 +381,46 @@ async fn run_agent(root: &Root, args: EvalAgentArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Says on stderr what the run is, and returns the same facts for the
+/// JSON output.
+fn announce(
+    workspace: &Workspace,
+    tasks_path: &Path,
+    tasks: &[Task],
+    config: &crate::agent::Config,
+    policy: &Policy,
+) -> serde_json::Value {
+    let acting = tasks.iter().filter(|t| t.check().is_some()).count();
+    let acts = if acting > 0 {
+        format!(
+            "; {acting} acting, each on a copy, in {} mode, {}",
+            policy.mode,
+            policy.isolation.label()
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "lore: agent eval: {} tasks of {} in {} ({} steps at most, {} tool calls, greedy{acts})",
+        tasks.len(),
+        tasks_path.display(),
+        workspace.path().display(),
+        config.max_steps,
+        config.tool_format.as_str()
+    );
+    let mut facts = serde_json::json!({
+        "workspace": workspace.path().display().to_string(),
+        "tasks_file": tasks_path.display().to_string(),
+        "max_steps": config.max_steps,
+        "tool_format": config.tool_format.as_str(),
+    });
+    if acting > 0 {
+        facts["mode"] = policy.mode.as_str().into();
+        facts["sandbox"] = policy.isolation.label().into();
+    }
+    facts
 }
 
 /// One task as a JSON line: `{"type": "task", ...}`.

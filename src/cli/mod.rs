@@ -4,6 +4,7 @@
 //! output; the work itself lives in `tasks`.
 
 mod agent;
+mod approve;
 mod args;
 mod ask;
 mod chat;

@@ -119,3 +119,15 @@ pub fn ingest_bar() -> ProgressBar {
     ));
     bar
 }
+
+/// `text` in red when stderr is a terminal and NO_COLOR is unset: for the
+/// warnings that must stand out (`--no-sandbox`).
+pub fn red(text: &str) -> String {
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if color {
+        format!("\x1b[31m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}

@@ -244,7 +244,7 @@ pub struct AgentSummary {
 fn agent_summary(meta: &Meta, items: &[Item]) -> AgentSummary {
     let mut requests = items.iter().filter_map(|i| match i {
         Item::Request(text) => Some(text.as_str()),
-        Item::Call(_) | Item::Result { .. } | Item::Answer(_) => None,
+        Item::Call(_) | Item::Result { .. } | Item::Answer(_) | Item::Decision { .. } => None,
     });
     let first_request = requests.next().unwrap_or_default().to_string();
     AgentSummary {
@@ -326,6 +326,22 @@ fn agent_markdown(meta: &Meta, items: &[Item]) -> String {
             }
             Item::Answer(reply) => {
                 md.push_str(&format!("## lore\n\n{}\n", answer_text(reply).trim_end()));
+            }
+            Item::Decision {
+                tool,
+                subject,
+                decision,
+                by,
+                mode,
+                ..
+            } => {
+                let decision = serde_json::to_string(decision).unwrap_or_default();
+                let by = serde_json::to_string(by).unwrap_or_default();
+                md.push_str(&format!(
+                    "*{tool} `{subject}`: {} by {} ({mode} mode)*\n",
+                    decision.trim_matches('"'),
+                    by.trim_matches('"')
+                ));
             }
         }
     }

@@ -1,8 +1,11 @@
 //! `lore eval agent`: requests over a fixture workspace, each answered by
-//! a fresh agent (no session log, greedy) and checked against its answer
-//! regex. Per task: success, steps, stop reason, calls, tokens and time;
-//! in total: call validity, existing paths, success, mean steps, loop and
-//! step-limit stops, tokens per task and wall time.
+//! a fresh agent (no session log, greedy). A question is checked against
+//! its answer regex; an acting task (edit files, run commands) runs on a
+//! fresh copy of the workspace and is checked by a command run on the
+//! files it leaves (see [`super::act`]). Per task: success, steps, stop
+//! reason, calls, edits, commands, tokens and time; in total: call
+//! validity, existing paths, success, mean steps, stops, tokens per task
+//! and wall time.
 //!
 //! The arithmetic is pure ([`score_task`], [`totals`]) so it is tested
 //! on hand-made event streams; [`run`] only feeds it real turns.
@@ -14,31 +17,70 @@ use regex::Regex;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::act::{self, CheckRun};
 use super::{ratio, Report};
 use crate::agent::fsroot::Root;
+use crate::agent::policy::Policy;
 use crate::agent::protocol::{Event, StopReason, ToolStatus};
 use crate::agent::{Agent, Config};
 use crate::model::Model;
 
-/// The tasks file beside a workspace, when `--tasks` is not given.
+/// The tasks file beside a workspace, when `--tasks` is not given and the
+/// workspace is not named `NAME-ws` (see [`default_tasks_file`]).
 pub const DEFAULT_TASKS_FILE: &str = "agent-tasks.tsv";
 
-/// One request of the tasks file and what its answer must match.
+/// The tasks file beside the workspace directory `dir_name`:
+/// `NAME-tasks.tsv` for `NAME-ws` (`agent-ws`, `agent-act-ws`), else
+/// [`DEFAULT_TASKS_FILE`].
+pub fn default_tasks_file(dir_name: &str) -> String {
+    match dir_name.strip_suffix("-ws") {
+        Some(name) if !name.is_empty() => format!("{name}-tasks.tsv"),
+        _ => DEFAULT_TASKS_FILE.to_string(),
+    }
+}
+
+/// What makes a task a success.
+#[derive(Debug, Clone)]
+pub enum Goal {
+    /// The answer matches `answer` (case-insensitive; `.` matches
+    /// newlines too) and, when `cite` is given (a fourth field), cites
+    /// with valid markers a passage whose path matches it: for facts the
+    /// knowledge base holds, found with `search`.
+    Answer { answer: Regex, cite: Option<Regex> },
+    /// An acting task: after the turn, this command (`sh -c`, in the
+    /// task's copy of the workspace) exits 0.
+    Check(String),
+}
+
+/// One request of the tasks file and how it is judged.
 #[derive(Debug, Clone)]
 pub struct Task {
     pub id: String,
     pub request: String,
-    /// Case-insensitive; `.` matches newlines too.
-    pub answer: Regex,
-    /// The path a valid citation of the answer must match (a fourth
-    /// field): for facts the knowledge base holds, found with `search`.
-    pub cite: Option<Regex>,
+    pub goal: Goal,
 }
 
+impl Task {
+    /// The check command of an acting task.
+    pub fn check(&self) -> Option<&str> {
+        match &self.goal {
+            Goal::Check(c) => Some(c),
+            Goal::Answer { .. } => None,
+        }
+    }
+}
+
+/// What starts the third field of an acting task: `$ command`. No answer
+/// regex starts so (`$` then a space matches nothing), so the two kinds
+/// share one format.
+pub const CHECK_PREFIX: &str = "$ ";
+
 /// Parses a tasks file: one task per line as `id<TAB>request<TAB>answer
-/// regex`, optionally `<TAB>cited path regex`; blank lines and lines starting with `#` are skipped. Errors
-/// name `from` and the line: a wrong number of fields, an empty field, an
-/// id given twice, a regex that does not compile.
+/// regex`, optionally `<TAB>cited path regex`, or, for an acting task,
+/// `id<TAB>request<TAB>$ check command`; blank lines and lines starting
+/// with `#` are skipped. Errors name `from` and the line: a wrong number
+/// of fields, an empty field, an id given twice, a regex that does not
+/// compile, a cited path on an acting task.
 pub fn parse_tasks(text: &str, from: &str) -> Result<Vec<Task>, String> {
     let mut tasks = Vec::new();
     let mut ids = HashSet::new();
@@ -59,8 +101,17 @@ pub fn parse_tasks(text: &str, from: &str) -> Result<Vec<Task>, String> {
                 )))
             }
         };
-        let (id, request, pattern) = (id.trim(), request.trim(), pattern.trim());
-        for (name, value) in [("id", id), ("request", request), ("answer regex", pattern)] {
+        let (id, request) = (id.trim(), request.trim());
+        let pattern = pattern.trim_start();
+        let check = pattern.strip_prefix(CHECK_PREFIX).map(str::trim);
+        let pattern = pattern.trim_end();
+        let third = if check.is_some() {
+            "check command"
+        } else {
+            "answer regex"
+        };
+        let value = check.unwrap_or(pattern);
+        for (name, value) in [("id", id), ("request", request), (third, value)] {
             if value.is_empty() {
                 return Err(at(format!("the {name} is empty")));
             }
@@ -68,25 +119,19 @@ pub fn parse_tasks(text: &str, from: &str) -> Result<Vec<Task>, String> {
         if !ids.insert(id.to_string()) {
             return Err(at(format!("task id {id:?} is given twice")));
         }
-        let answer = regex::RegexBuilder::new(pattern)
-            .case_insensitive(true)
-            .dot_matches_new_line(true)
-            .build()
-            .map_err(|e| at(format!("bad answer regex {pattern:?}: {}", one_line(&e))))?;
-        let cite = match cite {
-            Some(c) => Some(
-                regex::RegexBuilder::new(c)
-                    .case_insensitive(true)
-                    .build()
-                    .map_err(|e| at(format!("bad cited path regex {c:?}: {}", one_line(&e))))?,
-            ),
-            None => None,
+        let goal = match check {
+            Some(_) if cite.is_some() => {
+                return Err(at(
+                    "an acting task ($ check) takes no cited path regex".into()
+                ))
+            }
+            Some(c) => Goal::Check(c.to_string()),
+            None => answer_goal(pattern, cite).map_err(at)?,
         };
         tasks.push(Task {
             id: id.to_string(),
             request: request.to_string(),
-            answer,
-            cite,
+            goal,
         });
     }
     if tasks.is_empty() {
@@ -95,6 +140,24 @@ pub fn parse_tasks(text: &str, from: &str) -> Result<Vec<Task>, String> {
         ));
     }
     Ok(tasks)
+}
+
+fn answer_goal(pattern: &str, cite: Option<&str>) -> Result<Goal, String> {
+    let answer = regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .dot_matches_new_line(true)
+        .build()
+        .map_err(|e| format!("bad answer regex {pattern:?}: {}", one_line(&e)))?;
+    let cite = match cite {
+        Some(c) => Some(
+            regex::RegexBuilder::new(c)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| format!("bad cited path regex {c:?}: {}", one_line(&e)))?,
+        ),
+        None => None,
+    };
+    Ok(Goal::Answer { answer, cite })
 }
 
 /// A regex error on one line: its `error: ...` line, else all of it joined.
@@ -110,7 +173,8 @@ fn one_line(e: &regex::Error) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskResult {
     pub id: String,
-    /// Answered, and the answer matches the task's regex.
+    /// Answered, and the answer matches the task's regex; for an acting
+    /// task, its check passed (however the turn ended).
     pub success: bool,
     pub steps: usize,
     pub stop: StopReason,
@@ -122,12 +186,22 @@ pub struct TaskResult {
     /// existing file or directory of the workspace.
     pub path_calls: usize,
     pub existing_paths: usize,
+    /// `edit` calls that changed a file.
+    pub edits: usize,
+    /// `shell` calls that ran (whatever their exit code, timed out too).
+    pub commands: usize,
+    /// Calls the policy or the user refused (`denied`, `declined`).
+    pub refused: usize,
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+    /// The whole task: the turn, and the check of an acting task.
     pub seconds: f64,
     pub answer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// An acting task's check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckRun>,
 }
 
 impl TaskResult {
@@ -154,11 +228,15 @@ pub fn score_task(
         invalid_calls: 0,
         path_calls: 0,
         existing_paths: 0,
+        edits: 0,
+        commands: 0,
+        refused: 0,
         prompt_tokens: 0,
         completion_tokens: 0,
         seconds,
         answer: String::new(),
         error: Some("the turn did not complete".into()),
+        check: None,
     };
     let mut cited = false;
     for event in events {
@@ -171,10 +249,14 @@ pub fn score_task(
                     }
                 }
             }
-            Event::ToolCompleted { status, .. } => {
+            Event::ToolCompleted { status, tool, .. } => {
                 r.calls += 1;
-                if *status == ToolStatus::Invalid {
-                    r.invalid_calls += 1;
+                match (tool.as_str(), status) {
+                    (_, ToolStatus::Invalid) => r.invalid_calls += 1,
+                    (_, ToolStatus::Denied | ToolStatus::Declined) => r.refused += 1,
+                    ("edit", ToolStatus::Completed) => r.edits += 1,
+                    ("shell", ToolStatus::Completed | ToolStatus::TimedOut) => r.commands += 1,
+                    _ => {}
                 }
             }
             Event::TurnCompleted {
@@ -195,17 +277,30 @@ pub fn score_task(
             Event::Sources {
                 citations, valid, ..
             } => {
-                cited = task
-                    .cite
-                    .as_ref()
-                    .is_some_and(|c| *valid && citations.iter().any(|x| c.is_match(&x.path)));
+                if let Goal::Answer { cite: Some(c), .. } = &task.goal {
+                    cited = *valid && citations.iter().any(|x| c.is_match(&x.path));
+                }
             }
             _ => {}
         }
     }
-    r.success = r.stop == StopReason::Answered
-        && task.answer.is_match(&r.answer)
-        && (task.cite.is_none() || cited);
+    r.success = match &task.goal {
+        Goal::Answer { answer, cite } => {
+            r.stop == StopReason::Answered
+                && answer.is_match(&r.answer)
+                && (cite.is_none() || cited)
+        }
+        // Only the files tell: see [`checked`].
+        Goal::Check(_) => false,
+    };
+    r
+}
+
+/// An acting task's result once its check has run: the check alone
+/// decides success.
+pub fn checked(mut r: TaskResult, check: CheckRun) -> TaskResult {
+    r.success = check.passed;
+    r.check = Some(check);
     r
 }
 
@@ -225,10 +320,18 @@ pub struct Totals {
     /// Path arguments naming an existing file or directory, over calls
     /// with a path argument; `None` when no call had one.
     pub existing_path_rate: Option<f64>,
+    /// Tasks judged by a check command, and what their agents did.
+    pub acting_tasks: usize,
+    pub edits: usize,
+    pub commands: usize,
+    pub refused: usize,
     pub mean_steps: f64,
     pub answered: usize,
     pub loop_stops: usize,
     pub step_limit_stops: usize,
+    /// Turns that ended at a call nobody could approve, or that the user
+    /// declined and stopped.
+    pub approval_stops: usize,
     pub error_stops: usize,
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
@@ -262,10 +365,15 @@ pub fn totals(results: &[TaskResult], wall_s: f64) -> Totals {
         path_calls,
         existing_paths,
         existing_path_rate: share(existing_paths, path_calls),
+        acting_tasks: results.iter().filter(|r| r.check.is_some()).count(),
+        edits: sum(|r| r.edits),
+        commands: sum(|r| r.commands),
+        refused: sum(|r| r.refused),
         mean_steps: mean(sum(|r| r.steps) as f64),
         answered: stops(StopReason::Answered),
         loop_stops: stops(StopReason::LoopDetected),
         step_limit_stops: stops(StopReason::StepLimit),
+        approval_stops: stops(StopReason::NeedsApproval) + stops(StopReason::Declined),
         error_stops: stops(StopReason::Error),
         prompt_tokens,
         completion_tokens,
@@ -286,7 +394,7 @@ fn percent_of(x: Option<f64>) -> String {
 
 impl Report for Totals {
     fn rows(&self) -> Vec<(String, String)> {
-        vec![
+        let mut rows = vec![
             ("tasks".into(), self.tasks.to_string()),
             (
                 "task success".into(),
@@ -319,8 +427,12 @@ impl Report for Totals {
             (
                 "stops".into(),
                 format!(
-                    "{} answered, {} loop, {} step limit, {} error",
-                    self.answered, self.loop_stops, self.step_limit_stops, self.error_stops
+                    "{} answered, {} loop, {} step limit, {} approval, {} error",
+                    self.answered,
+                    self.loop_stops,
+                    self.step_limit_stops,
+                    self.approval_stops,
+                    self.error_stops
                 ),
             ),
             (
@@ -334,20 +446,35 @@ impl Report for Totals {
                 "wall time".into(),
                 format!("{:.1} s  ({:.1} s per task)", self.wall_s, self.mean_task_s),
             ),
-        ]
+        ];
+        if self.acting_tasks > 0 {
+            let at = rows.len() - 2;
+            rows.insert(
+                at,
+                (
+                    "actions".into(),
+                    format!(
+                        "{} edits, {} commands run, {} calls refused  ({} acting tasks)",
+                        self.edits, self.commands, self.refused, self.acting_tasks
+                    ),
+                ),
+            );
+        }
+        rows
     }
 }
 
 /// The header of the per-task lines, for ids up to `width` wide.
 pub fn task_header(width: usize) -> String {
     format!(
-        "{:<width$}  {:<6}  {:>5}  {:<13}  {:>5}  {:>7}  {:>7}  ANSWER",
-        "TASK", "RESULT", "STEPS", "STOP", "CALLS", "TOKENS", "SECONDS"
+        "{:<width$}  {:<6}  {:>5}  {:<14}  {:>5}  {:>5}  {:>4}  {:>7}  {:>7}  ANSWER",
+        "TASK", "RESULT", "STEPS", "STOP", "CALLS", "EDITS", "CMDS", "TOKENS", "SECONDS"
     )
 }
 
-/// One task as a text line: id, pass/FAIL, steps, stop, calls, tokens,
-/// seconds and the start of the answer (or of the error).
+/// One task as a text line: id, pass/FAIL, steps, stop, calls, edits,
+/// commands, tokens, seconds and the start of the answer (or of the
+/// error), after the check's verdict for an acting task.
 pub fn task_line(r: &TaskResult, width: usize) -> String {
     let stop = serde_json::to_value(r.stop)
         .ok()
@@ -358,16 +485,27 @@ pub fn task_line(r: &TaskResult, width: usize) -> String {
     } else {
         r.answer.clone()
     };
+    let said = match &r.check {
+        // With nothing said, the check's last line tells why it failed.
+        Some(c) if said.is_empty() && !c.passed => {
+            let last = c.output.lines().rev().find(|l| !l.trim().is_empty());
+            format!("[check: {}] {}", c.verdict, last.unwrap_or_default())
+        }
+        Some(c) => format!("[check: {}] {said}", c.verdict),
+        None => said,
+    };
     let said: String = said.split_whitespace().collect::<Vec<_>>().join(" ");
     let short: String = said.chars().take(70).collect();
     let more = if said.chars().count() > 70 { "…" } else { "" };
     format!(
-        "{:<width$}  {:<6}  {:>5}  {:<13}  {:>5}  {:>7}  {:>7.1}  {short}{more}",
+        "{:<width$}  {:<6}  {:>5}  {:<14}  {:>5}  {:>5}  {:>4}  {:>7}  {:>7.1}  {short}{more}",
         r.id,
         if r.success { "pass" } else { "FAIL" },
         r.steps,
         stop,
         r.calls,
+        r.edits,
+        r.commands,
         r.tokens(),
         r.seconds
     )
@@ -381,10 +519,15 @@ pub struct Setup {
     pub search: Option<crate::tasks::grounded::Retrieval>,
     /// The agent's configuration; evaluations are greedy whatever it says.
     pub config: Config,
+    /// What acting tasks may do (nobody can be asked in an evaluation);
+    /// questions are always answered read-only, on the workspace itself.
+    pub policy: Policy,
 }
 
 /// Runs each task in a fresh agent (no session log, temperature 0) and
-/// scores it, calling `done` with each result as it finishes.
+/// scores it, calling `done` with each result as it finishes. Acting tasks
+/// run on a fresh copy of the workspace each; the workspace itself is only
+/// ever read.
 pub async fn run(
     setup: &Setup,
     tasks: &[Task],
@@ -394,26 +537,75 @@ pub async fn run(
         temperature: 0.0,
         ..setup.config.clone()
     };
-    let ws = &setup.workspace;
-    let exists = |p: &str| ws.resolve(p).is_ok();
     // Nothing cancels a task: Ctrl-C ends the whole run (see the CLI).
     let (_keep, mut cancel) = watch::channel(false);
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let mut agent = Agent::new(setup.model.clone(), ws.clone(), config.clone());
-        if let Some(r) = &setup.search {
-            agent = agent.with_search(r.clone());
-        }
         let started = Instant::now();
-        let mut events = Vec::new();
-        agent
-            .turn(&task.request, &mut cancel, &mut |e| events.push(e))
-            .await;
-        let r = score_task(task, &events, started.elapsed().as_secs_f64(), &exists);
+        let r = match task.check() {
+            Some(check) => run_acting(setup, &config, task, check, &mut cancel).await,
+            None => {
+                let ws = &setup.workspace;
+                let mut agent = agent_for(setup, ws, &config);
+                let events = turn(&mut agent, &task.request, &mut cancel).await;
+                let exists = |p: &str| ws.resolve(p).is_ok();
+                score_task(task, &events, started.elapsed().as_secs_f64(), &exists)
+            }
+        };
         done(&r);
         results.push(r);
     }
     results
+}
+
+fn agent_for(setup: &Setup, root: &Root, config: &Config) -> Agent {
+    let agent = Agent::new(setup.model.clone(), root.clone(), config.clone());
+    match &setup.search {
+        Some(r) => agent.with_search(r.clone()),
+        None => agent,
+    }
+}
+
+async fn turn(agent: &mut Agent, request: &str, cancel: &mut watch::Receiver<bool>) -> Vec<Event> {
+    let mut events = Vec::new();
+    agent.turn(request, cancel, &mut |e| events.push(e)).await;
+    events
+}
+
+/// One acting task: a fresh copy of the workspace, an agent under the
+/// run's policy, then the check on the files the turn left there.
+async fn run_acting(
+    setup: &Setup,
+    config: &Config,
+    task: &Task,
+    check: &str,
+    cancel: &mut watch::Receiver<bool>,
+) -> TaskResult {
+    let started = Instant::now();
+    let failed = |e: String| {
+        let mut r = score_task(task, &[], started.elapsed().as_secs_f64(), &|_| false);
+        r.error = Some(e);
+        r
+    };
+    let scratch = match act::Scratch::copy(setup.workspace.path()) {
+        Ok(s) => s,
+        Err(e) => return failed(format!("cannot copy the workspace: {e}")),
+    };
+    let root = match Root::new(scratch.path()) {
+        Ok(r) => r,
+        Err(e) => return failed(format!("{}: {e}", scratch.path().display())),
+    };
+    let mut agent = agent_for(setup, &root, config);
+    if let Err(e) = agent.set_policy(setup.policy.clone()) {
+        return failed(e);
+    }
+    let events = turn(&mut agent, &task.request, cancel).await;
+    // The session's command environment goes before the check runs.
+    drop(agent);
+    let check = act::run_check(&setup.policy.isolation, scratch.path(), check);
+    let exists = |p: &str| root.resolve(p).is_ok();
+    let r = score_task(task, &events, started.elapsed().as_secs_f64(), &exists);
+    checked(r, check)
 }
 
 #[cfg(test)]
@@ -469,11 +661,116 @@ mod tests {
         assert_eq!(tasks.len(), 2);
         assert_eq!(tasks[0].id, "port");
         assert_eq!(tasks[0].request, "Which port?");
-        assert!(tasks[0].answer.is_match("It listens on 8443."));
-        assert!(tasks[1].answer.is_match("Eu-West-2"));
-        assert!(task("tuesday.*thursday")
-            .answer
-            .is_match("Tuesday\nand Thursday"));
+        assert!(answer(&tasks[0]).is_match("It listens on 8443."));
+        assert!(answer(&tasks[1]).is_match("Eu-West-2"));
+        assert!(answer(&task("tuesday.*thursday")).is_match("Tuesday\nand Thursday"));
+        assert!(tasks.iter().all(|t| t.check().is_none()));
+    }
+
+    fn answer(t: &Task) -> &Regex {
+        match &t.goal {
+            Goal::Answer { answer, .. } => answer,
+            Goal::Check(c) => panic!("an acting task: {c}"),
+        }
+    }
+
+    #[test]
+    fn a_third_field_starting_with_a_dollar_and_a_space_is_a_check_command() {
+        let text = "fix\tFix the test.\t$ python3 -m unittest -q && grep -q 'x = 1' a.py \r\nq\tWhich?\t$\n";
+        let tasks = parse_tasks(text, "t").unwrap();
+        assert_eq!(
+            tasks[0].check(),
+            Some("python3 -m unittest -q && grep -q 'x = 1' a.py")
+        );
+        // A bare `$` is still an answer regex (the end of the text).
+        assert!(tasks[1].check().is_none());
+        let err = |text: &str| parse_tasks(text, "t.tsv").unwrap_err();
+        assert_eq!(
+            err("a\tq\t$  \n"),
+            "t.tsv: line 1: the check command is empty"
+        );
+        assert_eq!(
+            err("a\tq\t$ true\tcite\n"),
+            "t.tsv: line 1: an acting task ($ check) takes no cited path regex"
+        );
+    }
+
+    #[test]
+    fn the_default_tasks_file_follows_the_workspace_name() {
+        assert_eq!(default_tasks_file("agent-ws"), "agent-tasks.tsv");
+        assert_eq!(default_tasks_file("agent-act-ws"), "agent-act-tasks.tsv");
+        assert_eq!(default_tasks_file("ws"), DEFAULT_TASKS_FILE);
+        assert_eq!(default_tasks_file("-ws"), DEFAULT_TASKS_FILE);
+        assert_eq!(default_tasks_file("shop"), DEFAULT_TASKS_FILE);
+    }
+
+    fn acted(id: &str, tool: &str, status: ToolStatus) -> Event {
+        Event::ToolCompleted {
+            call_id: id.into(),
+            tool: tool.into(),
+            status,
+            wall_ms: 1,
+            summary: String::new(),
+            output: String::new(),
+        }
+    }
+
+    fn check_run(passed: bool) -> CheckRun {
+        CheckRun {
+            passed,
+            verdict: if passed { "exit 0" } else { "exit 1" }.into(),
+            output: String::new(),
+            seconds: 0.5,
+        }
+    }
+
+    #[test]
+    fn an_acting_task_is_judged_by_its_check_and_counts_what_it_did() {
+        let t = task("$ test -f done");
+        let events = [
+            acted("c1", "edit", ToolStatus::Completed),
+            acted("c2", "edit", ToolStatus::Failed),
+            acted("c3", "shell", ToolStatus::Completed),
+            acted("c4", "shell", ToolStatus::TimedOut),
+            acted("c5", "shell", ToolStatus::Denied),
+            acted("c6", "edit", ToolStatus::Declined),
+            end(StopReason::StepLimit, 6, ""),
+        ];
+        let r = score_task(&t, &events, 2.0, &|_| true);
+        assert!(!r.success, "unchecked");
+        assert_eq!((r.edits, r.commands, r.refused, r.calls), (1, 2, 2, 6));
+        // The files decide, not how the turn ended.
+        let pass = checked(r.clone(), check_run(true));
+        assert!(pass.success && pass.check.is_some());
+        // Whatever the answer says, a failing check fails.
+        let said = score_task(&t, &[end(StopReason::Answered, 2, "done")], 1.0, &|_| true);
+        assert!(!checked(said, check_run(false)).success);
+        let s = totals(&[pass, checked(r, check_run(false))], 3.0);
+        assert_eq!(
+            (s.acting_tasks, s.successes, s.edits, s.commands, s.refused),
+            (2, 1, 2, 4, 4)
+        );
+        let rows = s.rows();
+        let actions = rows.iter().find(|(k, _)| k == "actions").unwrap();
+        assert_eq!(
+            actions.1,
+            "2 edits, 4 commands run, 4 calls refused  (2 acting tasks)"
+        );
+        let line = task_line(
+            &checked(score_task(&t, &events, 2.0, &|_| true), check_run(false)),
+            4,
+        );
+        assert!(
+            line.contains("  FAIL  ") && line.ends_with("[check: exit 1]"),
+            "{line}"
+        );
+        let mut why = check_run(false);
+        why.output = "Traceback:\nAssertionError: 30\n\n".into();
+        let line = task_line(&checked(score_task(&t, &events, 2.0, &|_| true), why), 4);
+        assert!(
+            line.ends_with("[check: exit 1] AssertionError: 30"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -639,7 +936,7 @@ mod tests {
         let line = task_line(&r, 4);
         assert_eq!(
             line,
-            "t     pass        2  answered           0      110      1.2  five from config/app.toml"
+            "t     pass        2  answered            0      0     0      110      1.2  five from config/app.toml"
         );
         assert_eq!(task_header(4).split_whitespace().next(), Some("TASK"));
     }
@@ -661,6 +958,7 @@ mod tests {
                 temperature: 0.7,
                 ..Config::for_model_file(0)
             },
+            policy: Policy::read_only(),
         };
         let tasks =
             parse_tasks("a\tmax_retries?\t\\b5\\b\nb\tmax_retries?\t\\b5\\b\n", "t").unwrap();

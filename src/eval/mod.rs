@@ -5,6 +5,7 @@
 //! ([`crate::tasks::policy::eval_params`]). Every report prints through
 //! [`Report`]: rows for the text table, serde for JSON.
 
+pub mod act;
 pub mod agent;
 pub mod classify;
 pub mod grounding;

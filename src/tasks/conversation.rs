@@ -393,6 +393,25 @@ impl ConversationService {
         self.agents.interrupt();
     }
 
+    /// Answers the running agent turn's approval request `call_id`; an
+    /// answer nobody waits for any more is dropped.
+    pub fn decide(&mut self, call_id: String, decision: crate::agent::protocol::Decision) {
+        self.agents.decide(call_id, decision);
+    }
+
+    /// Reverts the agent's last edit of this conversation, reporting what
+    /// it did (a `Note`) or why it could not (an `Error`).
+    pub fn undo(&mut self) {
+        self.agents.undo(self.tx.clone());
+    }
+
+    /// What the agent may do unasked, from now on (`/approvals MODE`).
+    pub fn set_agent_mode(&mut self, mode: crate::agent::policy::Mode) {
+        if let Err(e) = self.agents.set_mode(mode) {
+            notify(&self.tx, Notification::Error(e));
+        }
+    }
+
     fn support_turn(&mut self, req: TurnRequest, parts: SupportParts) {
         let id = req.turn;
         let tx = self.tx.clone();
@@ -758,6 +777,7 @@ mod tests {
             }),
             logs_dir: Some(logs.to_path_buf()),
             search: None,
+            policy: crate::agent::policy::Policy::read_only(),
         }
     }
 
@@ -885,5 +905,278 @@ mod tests {
             panic!("expected a failure: {end:?}")
         };
         assert!(message.contains("--cd DIR"), "{message}");
+    }
+
+    /// Parts whose agent may act in `mode`, asking the terminal; commands
+    /// run unsandboxed, so the tests' commands are harmless ones.
+    fn acting_parts(
+        workspace: &std::path::Path,
+        logs: &std::path::Path,
+        mode: crate::agent::policy::Mode,
+    ) -> AgentParts {
+        use crate::agent::policy::{Interaction, Isolation, Policy, Rules};
+        AgentParts {
+            policy: Policy::new(
+                mode,
+                Interaction::Terminal,
+                Isolation::Disabled,
+                Rules::default(),
+            ),
+            ..agent_parts(workspace, logs)
+        }
+    }
+
+    /// A service with an agent in `mode` on `replies`, and its workspace.
+    fn acting_service(
+        tmp: &std::path::Path,
+        mode: crate::agent::policy::Mode,
+        replies: &[&str],
+    ) -> (
+        ConversationService,
+        mpsc::UnboundedReceiver<Notification>,
+        std::path::PathBuf,
+        Arc<ScriptedModel>,
+    ) {
+        let (ws, logs) = (tmp.join("ws"), tmp.join("logs"));
+        std::fs::create_dir_all(&ws).unwrap();
+        let scripted = replies
+            .iter()
+            .fold(ScriptedModel::new(4096), |m, r| m.reply(*r));
+        let (scripted, model) = testkit::model(scripted);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut service = ConversationService::start(services(FirstModel::Loaded(model), tmp), tx);
+        service.set_agent(acting_parts(&ws, &logs, mode));
+        (service, rx, ws, scripted)
+    }
+
+    /// The updates of turn `id` up to its first approval request.
+    async fn until_asked(
+        rx: &mut mpsc::UnboundedReceiver<Notification>,
+        id: u64,
+    ) -> crate::agent::protocol::ApprovalRequest {
+        use crate::agent::protocol::Event;
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("an approval request within 10 s")
+                .expect("the service is running");
+            match n {
+                Notification::Agent {
+                    turn,
+                    update: AgentUpdate::Event(Event::ApprovalRequested(r)),
+                } if turn == id => return r,
+                Notification::Agent {
+                    turn,
+                    update: AgentUpdate::Event(e @ Event::TurnCompleted { .. }),
+                } if turn == id => panic!("the turn ended unasked: {e:?}"),
+                Notification::Failed { turn, message } if turn == id => panic!("{message}"),
+                _ => {}
+            }
+        }
+    }
+
+    fn decisions(updates: &[AgentUpdate]) -> Vec<crate::agent::protocol::Decision> {
+        use crate::agent::protocol::Event;
+        updates
+            .iter()
+            .filter_map(|u| match u {
+                AgentUpdate::Event(Event::ApprovalDecided { decision, .. }) => Some(*decision),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn stop_of(updates: &[AgentUpdate]) -> crate::agent::protocol::StopReason {
+        match updates.last() {
+            Some(AgentUpdate::Event(crate::agent::protocol::Event::TurnCompleted {
+                stop, ..
+            })) => *stop,
+            other => panic!("no end: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_channel_approver_answers_its_own_call_and_aborts_on_interrupt_or_hangup() {
+        use crate::agent::protocol::{ApprovalRequest, Approver, Decision};
+        let request = |id: &str| ApprovalRequest {
+            call_id: id.into(),
+            tool: "shell".into(),
+            subject: "ls".into(),
+            cwd: "/w".into(),
+            sandbox: "sandbox: off (--no-sandbox)".into(),
+            reason: None,
+            diff: None,
+            grant: None,
+        };
+        let (tx, decisions) = std::sync::mpsc::channel();
+        let (interrupt, cancel) = watch::channel(false);
+        let mut approver = agent::ChannelApprover { decisions, cancel };
+        tx.send(("call_9".to_string(), Decision::Once)).unwrap();
+        tx.send(("call_1".to_string(), Decision::Deny)).unwrap();
+        assert_eq!(
+            approver.decide(&request("call_1")),
+            Decision::Deny,
+            "call_9's answer is not call_1's"
+        );
+        let started = std::time::Instant::now();
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(120));
+            interrupt.send(true).unwrap();
+            interrupt
+        });
+        assert_eq!(approver.decide(&request("call_2")), Decision::Abort);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+        drop(stopper.join().unwrap());
+        let (tx, decisions) = std::sync::mpsc::channel::<(String, Decision)>();
+        let (_interrupt, cancel) = watch::channel(false);
+        let mut approver = agent::ChannelApprover { decisions, cancel };
+        drop(tx);
+        assert_eq!(
+            approver.decide(&request("call_3")),
+            Decision::Abort,
+            "nobody left to answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_approved_command_runs_after_the_decision_and_others_calls_answers_are_ignored() {
+        use crate::agent::protocol::{Decision, Event, StopReason, ToolStatus};
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut service, mut rx, ws, _) = acting_service(
+            tmp.path(),
+            crate::agent::policy::Mode::Ask,
+            &[
+                r#"{"tool": "shell", "command": "touch made.txt", "reason": "to check"}"#,
+                r#"{"tool": "answer", "text": "made it"}"#,
+            ],
+        );
+        service.send(request(1, Mode::Agent, vec![], "Make a file"));
+        let asked = until_asked(&mut rx, 1).await;
+        assert_eq!(asked.subject, "touch made.txt");
+        assert_eq!(asked.reason.as_deref(), Some("to check"));
+        assert_eq!(asked.sandbox, "sandbox: off (--no-sandbox)");
+        service.decide("call_99".into(), Decision::Once);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !ws.join("made.txt").exists(),
+            "an answer for another call runs nothing"
+        );
+        service.decide(asked.call_id.clone(), Decision::Once);
+        let updates = agent_updates(&mut rx, 1).await;
+        assert_eq!(decisions(&updates), vec![Decision::Once]);
+        assert!(updates.iter().any(|u| matches!(
+            u,
+            AgentUpdate::Event(Event::ToolCompleted { status: ToolStatus::Completed, tool, .. }) if tool == "shell"
+        )), "{updates:?}");
+        assert_eq!(stop_of(&updates), StopReason::Answered);
+        assert!(ws.join("made.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn a_declined_command_does_not_run_and_an_interrupt_ends_a_waiting_turn() {
+        use crate::agent::protocol::{Decision, Event, StopReason, ToolStatus};
+        let tmp = tempfile::tempdir().unwrap();
+        let touch = r#"{"tool": "shell", "command": "touch made.txt"}"#;
+        let (mut service, mut rx, ws, _) = acting_service(
+            tmp.path(),
+            crate::agent::policy::Mode::Ask,
+            &[touch, r#"{"tool": "answer", "text": "fine"}"#, touch],
+        );
+        service.send(request(1, Mode::Agent, vec![], "Make a file"));
+        let asked = until_asked(&mut rx, 1).await;
+        service.decide(asked.call_id, Decision::Deny);
+        let updates = agent_updates(&mut rx, 1).await;
+        assert!(
+            updates.iter().any(|u| matches!(
+                u,
+                AgentUpdate::Event(Event::ToolCompleted {
+                    status: ToolStatus::Declined,
+                    ..
+                })
+            )),
+            "{updates:?}"
+        );
+        assert_eq!(stop_of(&updates), StopReason::Answered);
+        // Asked again in the next turn, the user interrupts instead.
+        service.send(request(2, Mode::Agent, vec![], "Make it anyway"));
+        until_asked(&mut rx, 2).await;
+        service.interrupt();
+        let updates = agent_updates(&mut rx, 2).await;
+        assert_eq!(decisions(&updates), vec![Decision::Abort]);
+        assert_eq!(stop_of(&updates), StopReason::Aborted);
+        assert!(!ws.join("made.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn undo_reverts_the_last_edit_and_reports_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut service, mut rx, ws, _) = acting_service(
+            tmp.path(),
+            crate::agent::policy::Mode::AutoEdit,
+            &[
+                r#"{"tool": "read", "path": "config.toml"}"#,
+                r#"{"tool": "edit", "path": "config.toml", "old": "max_retries = 5", "new": "max_retries = 7"}"#,
+                r#"{"tool": "answer", "text": "set to 7"}"#,
+            ],
+        );
+        service.undo();
+        let note = |n: Notification| match n {
+            Notification::Note(t) => Ok(t),
+            Notification::Error(e) => Err(e),
+            other => panic!("{other:?}"),
+        };
+        async fn next_note(rx: &mut mpsc::UnboundedReceiver<Notification>) -> Notification {
+            loop {
+                let n = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .expect("an answer within 10 s")
+                    .expect("the service is running");
+                if matches!(n, Notification::Note(_) | Notification::Error(_)) {
+                    return n;
+                }
+            }
+        }
+        let first = next_note(&mut rx).await;
+        assert!(note(first).unwrap_err().contains("nothing to undo"));
+        service.send(request(1, Mode::Agent, vec![], "Set max_retries to 7"));
+        agent_updates(&mut rx, 1).await;
+        let edited = std::fs::read_to_string(ws.join("config.toml")).unwrap();
+        assert_eq!(edited, "max_retries = 7\n");
+        service.undo();
+        let done = note(next_note(&mut rx).await).expect("the edit is reverted");
+        assert!(done.contains("config.toml"), "{done}");
+        let reverted = std::fs::read_to_string(ws.join("config.toml")).unwrap();
+        assert_eq!(reverted, "max_retries = 5\n");
+    }
+
+    #[tokio::test]
+    async fn the_agent_mode_applies_to_the_kept_agent_and_to_new_sessions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let answer = r#"{"tool": "answer", "text": "ok"}"#;
+        let read = r#"{"tool": "read", "path": "config.toml"}"#;
+        let (mut service, mut rx, _, scripted) = acting_service(
+            tmp.path(),
+            crate::agent::policy::Mode::ReadOnly,
+            &[read, answer, read, answer, read, answer],
+        );
+        let offers_shell = |n: usize| {
+            let system = &scripted.requests()[n].messages[0].content;
+            system.contains("- shell")
+        };
+        service.send(request(1, Mode::Agent, vec![], "Look"));
+        agent_updates(&mut rx, 1).await;
+        assert!(!offers_shell(0), "read-only offers no shell");
+        service.set_agent_mode(crate::agent::policy::Mode::Ask);
+        service.send(request(2, Mode::Agent, vec![], "Look again"));
+        agent_updates(&mut rx, 2).await;
+        assert!(offers_shell(2), "the kept agent acts now");
+        service.reset_agent();
+        service.send(request(3, Mode::Agent, vec![], "Once more"));
+        agent_updates(&mut rx, 3).await;
+        assert!(offers_shell(4), "and so does a new one");
     }
 }

@@ -33,6 +33,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "cancel or interrupt the reply; else clear; twice to quit",
     ),
     ("Ctrl+D", "quit (on an empty input)"),
+    (
+        "y / a / n / Esc",
+        "approval prompt: once / session / decline / stop the turn",
+    ),
+    (
+        "↑↓ PgUp PgDn",
+        "approval prompt: scroll the command or diff",
+    ),
     ("Esc", "close an overlay"),
     ("F1, ? (empty input)", "this help"),
 ];
@@ -53,6 +61,8 @@ pub enum CommandKind {
     Sessions,
     Load,
     Tokens,
+    Undo,
+    Approvals,
     Quit,
 }
 
@@ -92,7 +102,7 @@ pub const COMMANDS: &[Command] = &[
         name: "/mode",
         aliases: &[],
         args: "MODE",
-        help: "chat, ask (the index), support, agent (reads files)",
+        help: "chat, ask (the index), support, agent (tools on files)",
         needs_idle: false,
     },
     Command {
@@ -168,6 +178,22 @@ pub const COMMANDS: &[Command] = &[
         needs_idle: false,
     },
     Command {
+        kind: CommandKind::Undo,
+        name: "/undo",
+        aliases: &[],
+        args: "",
+        help: "revert the agent's last edit",
+        needs_idle: true,
+    },
+    Command {
+        kind: CommandKind::Approvals,
+        name: "/approvals",
+        aliases: &[],
+        args: "[MODE]",
+        help: "show or set what the agent may do unasked",
+        needs_idle: false,
+    },
+    Command {
         kind: CommandKind::Quit,
         name: "/quit",
         aliases: &["/exit"],
@@ -185,7 +211,7 @@ pub fn find_command(name: &str) -> Option<&'static Command> {
 }
 
 /// Completions for a partial input: command names for `/mo`, and the
-/// arguments of `/mode` once its name is typed.
+/// arguments of `/mode` and `/approvals` once the name is typed.
 pub fn completions(input: &str) -> Vec<String> {
     if !input.starts_with('/') || input.contains('\n') {
         return Vec::new();
@@ -196,13 +222,23 @@ pub fn completions(input: &str) -> Vec<String> {
             .filter(|c| c.name.starts_with(input))
             .map(|c| c.name.to_string())
             .collect(),
-        Some(("/mode", arg)) => ["chat", "ask", "support", "agent"]
-            .iter()
-            .filter(|m| m.starts_with(arg.trim_start()) && *m != &arg.trim())
-            .map(|m| format!("/mode {m}"))
-            .collect(),
+        Some(("/mode", arg)) => arguments("/mode", &["chat", "ask", "support", "agent"], arg),
+        Some(("/approvals", arg)) => arguments(
+            "/approvals",
+            &crate::agent::policy::Mode::ALL.map(|m| m.as_str()),
+            arg,
+        ),
         Some(_) => Vec::new(),
     }
+}
+
+/// `command choice` for each choice that `arg` begins and is not yet.
+fn arguments(command: &str, choices: &[&str], arg: &str) -> Vec<String> {
+    choices
+        .iter()
+        .filter(|m| m.starts_with(arg.trim_start()) && **m != arg.trim())
+        .map(|m| format!("{command} {m}"))
+        .collect()
 }
 
 /// The longest prefix shared by all `items`.

@@ -28,8 +28,8 @@ pub struct Areas {
 const MAX_INPUT_LINES: u16 = 8;
 
 /// The areas of a `width` x `height` screen for the current state (the
-/// input grows with its text; the sources pane takes part of the
-/// transcript when shown).
+/// input grows with its text, or is the approval prompt while one waits;
+/// the sources pane takes part of the transcript when shown).
 pub fn areas(app: &App, width: u16, height: u16) -> Areas {
     let screen = Rect::new(0, 0, width, height);
     // Wrapped rows of the input (word wrapping may need a few more; the
@@ -42,7 +42,9 @@ pub fn areas(app: &App, width: u16, height: u16) -> Areas {
         .map(|l| l.width() / inner + 1)
         .sum();
     let input_lines = (rows.min(MAX_INPUT_LINES as usize) as u16).max(1);
-    let input_h = (input_lines + 2).min(height.saturating_sub(2).max(1));
+    // A pending approval prompt takes the input's place.
+    let input_h = super::approval::pane_height(app, width, height).unwrap_or(input_lines + 2);
+    let input_h = input_h.min(height.saturating_sub(2).max(1));
     let [main, input, status] = Layout::default()
         .direction(Direction::Vertical)
         .constraints([

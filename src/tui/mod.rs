@@ -8,6 +8,7 @@
 //! lore's model interface ([`crate::model`]); no mistral.rs type appears here.
 
 pub mod app;
+pub mod approval;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
@@ -18,12 +19,15 @@ pub mod theme;
 pub mod view;
 pub mod worker;
 
+use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    MouseEventKind,
+    Event as TermEvent, MouseEventKind,
 };
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
@@ -122,7 +126,9 @@ pub async fn run(mut app: App, backend: Backend, mouse: bool) -> anyhow::Result<
     update(&mut app, Event::Resize(size.width, size.height));
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    spawn_input_thread(tx.clone());
+    let drain = Arc::new(AtomicBool::new(false));
+    spawn_input_thread(tx.clone(), drain.clone());
+    let mut title_pushed = false;
     let mut worker = worker::Worker::start(backend, tx.clone());
 
     let frame_gap = Duration::from_millis(16);
@@ -148,14 +154,14 @@ pub async fn run(mut app: App, backend: Backend, mouse: bool) -> anyhow::Result<
         let Some(first) = first else { continue };
         // Everything already queued is applied before the next frame: a
         // burst of deltas or a paste costs one redraw, not one each.
-        let mut events = vec![first];
+        let mut events = VecDeque::from([first]);
         while events.len() < 512 {
             match rx.try_recv() {
-                Ok(ev) => events.push(ev),
+                Ok(ev) => events.push_back(ev),
                 Err(_) => break,
             }
         }
-        for ev in events {
+        while let Some(ev) = events.pop_front() {
             let is_tick = matches!(ev, Event::Tick);
             let had_hint = app.hint.is_some();
             let effects = update(&mut app, ev);
@@ -171,6 +177,15 @@ pub async fn run(mut app: App, backend: Backend, mouse: bool) -> anyhow::Result<
                         backend.write_all(osc52(&text, in_tmux).as_bytes())?;
                         backend.flush()?;
                     }
+                    Effect::Bell => write_now(terminal.backend_mut(), "\x07")?,
+                    Effect::Title(title) => {
+                        title_pushed = title.is_some();
+                        write_now(terminal.backend_mut(), &title_sequence(title.as_deref()))?;
+                    }
+                    Effect::DrainInput => {
+                        drain.store(true, Ordering::SeqCst);
+                        drain_queued(&mut events, &mut rx);
+                    }
                     other => worker.apply(other),
                 }
             }
@@ -180,35 +195,135 @@ pub async fn run(mut app: App, backend: Backend, mouse: bool) -> anyhow::Result<
         }
     }
     worker.stop().await;
+    if title_pushed {
+        write_now(terminal.backend_mut(), &title_sequence(None))?;
+    }
     drop(terminal);
     drop(guard);
     Ok(())
 }
 
-fn spawn_input_thread(tx: mpsc::UnboundedSender<Event>) {
-    std::thread::spawn(move || {
-        while let Ok(ev) = crossterm::event::read() {
-            let mapped = match ev {
-                crossterm::event::Event::Key(k) => Event::Key(k),
-                crossterm::event::Event::Paste(s) => Event::Paste(s),
-                crossterm::event::Event::Resize(w, h) => Event::Resize(w, h),
-                crossterm::event::Event::Mouse(m) => match m.kind {
-                    MouseEventKind::ScrollUp => Event::Scroll(-3),
-                    MouseEventKind::ScrollDown => Event::Scroll(3),
-                    _ => continue,
-                },
-                _ => continue,
+fn write_now(out: &mut impl Write, bytes: &str) -> io::Result<()> {
+    out.write_all(bytes.as_bytes())?;
+    out.flush()
+}
+
+/// Sets the terminal's title, keeping the old one on the terminal's title
+/// stack (xterm's XTWINOPS 22/23, which tmux keeps too), or pops it back.
+pub fn title_sequence(title: Option<&str>) -> String {
+    match title {
+        Some(t) => {
+            let t: String = t.chars().filter(|c| !c.is_control()).collect();
+            format!("\x1b[22;0t\x1b]2;{t}\x07")
+        }
+        None => "\x1b[23;0t".to_string(),
+    }
+}
+
+/// Keys and pastes, which the approval prompt must not take from before
+/// it showed.
+fn is_input(ev: &Event) -> bool {
+    matches!(ev, Event::Key(_) | Event::Paste(_))
+}
+
+/// Throws away the keys and pastes waiting in the batch and the channel;
+/// everything else (the worker's news, resizes) is kept, in order.
+fn drain_queued(events: &mut VecDeque<Event>, rx: &mut mpsc::UnboundedReceiver<Event>) {
+    events.retain(|e| !is_input(e));
+    while let Ok(ev) = rx.try_recv() {
+        if !is_input(&ev) {
+            events.push_back(ev);
+        }
+    }
+}
+
+/// How long the input thread waits for the terminal before it looks at
+/// `drain` again.
+const INPUT_POLL: Duration = Duration::from_millis(50);
+
+/// Reads the terminal on a thread of its own. When `drain` is set, what the
+/// terminal has buffered is read and thrown away (keys and pastes), so
+/// type-ahead cannot answer the approval prompt that asked for it.
+fn spawn_input_thread(tx: mpsc::UnboundedSender<Event>, drain: Arc<AtomicBool>) {
+    use crossterm::event::{poll, read};
+    std::thread::spawn(move || loop {
+        match poll(INPUT_POLL) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Nothing was waiting: nothing to throw away.
+                drain.store(false, Ordering::SeqCst);
+                continue;
+            }
+            Err(_) => break,
+        }
+        let Ok(ev) = read() else { break };
+        let mut batch = vec![ev];
+        if drain.swap(false, Ordering::SeqCst) {
+            while matches!(poll(Duration::ZERO), Ok(true)) {
+                match read() {
+                    Ok(ev) => batch.push(ev),
+                    Err(_) => break,
+                }
+            }
+            batch.retain(|ev| !matches!(ev, TermEvent::Key(_) | TermEvent::Paste(_)));
+        }
+        for ev in batch {
+            let Some(mapped) = map_event(ev) else {
+                continue;
             };
             if tx.send(mapped).is_err() {
-                break;
+                return;
             }
         }
     });
 }
 
+fn map_event(ev: TermEvent) -> Option<Event> {
+    Some(match ev {
+        TermEvent::Key(k) => Event::Key(k),
+        TermEvent::Paste(s) => Event::Paste(s),
+        TermEvent::Resize(w, h) => Event::Resize(w, h),
+        TermEvent::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollUp => Event::Scroll(-3),
+            MouseEventKind::ScrollDown => Event::Scroll(3),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod osc52_tests {
     use super::*;
+
+    #[test]
+    fn the_title_is_pushed_set_and_popped() {
+        assert_eq!(
+            title_sequence(Some("lore: approval needed\x07")),
+            "\x1b[22;0t\x1b]2;lore: approval needed\x07"
+        );
+        assert_eq!(title_sequence(None), "\x1b[23;0t");
+    }
+
+    #[test]
+    fn draining_drops_queued_keys_and_pastes_and_keeps_the_rest() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let key = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for ev in [
+            key('y'),
+            Event::Resize(80, 24),
+            Event::Paste("a".into()),
+            Event::Tick,
+        ] {
+            tx.send(ev).unwrap();
+        }
+        let mut events = VecDeque::from([key('a'), Event::Scroll(3)]);
+        drain_queued(&mut events, &mut rx);
+        let kept: Vec<String> = events.iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(kept, ["Scroll(3)", "Resize(80, 24)", "Tick"]);
+        assert!(rx.try_recv().is_err());
+    }
 
     #[test]
     fn osc52_encodes_and_wraps_for_tmux() {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::markdown;
 use super::theme::Theme;
-use crate::agent::protocol::ToolStatus;
+use crate::agent::protocol::{DecidedBy, Decision, ToolStatus};
 
 /// One tool call of an agent turn.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,12 +27,43 @@ pub struct ToolStep {
     pub wall_ms: u64,
     /// The text the model was given.
     pub output: String,
+    /// Whether the call was allowed to run, and who said so; `None` for
+    /// calls that needed nobody's consent.
+    pub approval: Option<Approval>,
+}
+
+/// The outcome of a call's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Approval {
+    pub decision: Decision,
+    pub by: DecidedBy,
+}
+
+impl Approval {
+    pub fn allowed(&self) -> bool {
+        matches!(self.decision, Decision::Once | Decision::Session)
+    }
+
+    /// `approved (session)`, `declined`, `allowed by agent.allow`...
+    pub fn label(&self) -> &'static str {
+        match (self.by, self.decision) {
+            (DecidedBy::User, Decision::Once) => "approved (once)",
+            (DecidedBy::User, Decision::Session) => "approved (session)",
+            (DecidedBy::User, Decision::Deny) => "declined",
+            (DecidedBy::User, Decision::Abort) => "declined, turn stopped",
+            (DecidedBy::Grant, _) if self.allowed() => "allowed by a session grant",
+            (DecidedBy::Rule, _) if self.allowed() => "allowed by agent.allow",
+            (DecidedBy::Rule, _) => "denied by agent.deny",
+            (DecidedBy::Mode, _) if self.allowed() => "allowed by the mode",
+            (DecidedBy::Mode | DecidedBy::Grant, _) => "refused by the mode",
+        }
+    }
 }
 
 impl ToolStep {
     /// A call that has just started.
     pub fn started(call_id: &str, tool: &str, args: &Value) -> ToolStep {
-        let target = ["path", "pattern", "query"]
+        let target = ["path", "pattern", "query", "command"]
             .iter()
             .find_map(|k| args.get(*k).and_then(Value::as_str))
             .unwrap_or_default();
@@ -44,7 +75,36 @@ impl ToolStep {
             summary: String::new(),
             wall_ms: 0,
             output: String::new(),
+            approval: None,
         }
+    }
+
+    /// `✓ approved (once): shell echo hi`, for a call the user answered
+    /// or an earlier grant or a rule let through. What the mode allowed
+    /// needs no line (the status bar names the mode), and a refusal by the
+    /// mode or a rule is its step's own summary.
+    fn approval_line(&self, t: &Theme) -> Option<Line<'static>> {
+        let a = self.approval?;
+        if a.by == DecidedBy::Mode || (a.by != DecidedBy::User && !a.allowed()) {
+            return None;
+        }
+        let (mark, style) = if a.allowed() {
+            ("✓ ", t.approved)
+        } else {
+            ("✗ ", t.error)
+        };
+        let what = format!("{}: {} {}", a.label(), self.tool, self.target);
+        Some(Line::from(vec![
+            Span::styled(mark, style),
+            Span::styled(what.trim_end().to_string(), style),
+        ]))
+    }
+
+    /// A call the user declined never ran: its approval line says all
+    /// there is.
+    fn refused(&self) -> bool {
+        self.approval
+            .is_some_and(|a| a.by == DecidedBy::User && !a.allowed())
     }
 
     /// The step's line without its mark: the summary, or the call while
@@ -113,6 +173,9 @@ pub fn step_lines(steps: &[ToolStep], expanded: bool, width: u16, t: &Theme) -> 
     let indent = [Span::raw("  ")];
     if expanded {
         for (n, s) in steps.iter().enumerate() {
+            if let Some(line) = s.approval_line(t) {
+                out.extend(markdown::wrap(line, width, &indent));
+            }
             let mut spans = mark(s, t);
             spans.push(Span::styled(format!("{} ", n + 1), t.key));
             spans.push(Span::styled(s.label(), text_style(s, t)));
@@ -134,6 +197,14 @@ pub fn step_lines(steps: &[ToolStep], expanded: bool, width: u16, t: &Theme) -> 
         return out;
     }
     for g in group(steps) {
+        if let StepLine::One(i) = &g {
+            if let Some(line) = steps[*i].approval_line(t) {
+                out.extend(markdown::wrap(line, width, &indent));
+            }
+            if steps[*i].refused() {
+                continue;
+            }
+        }
         let (spans, style) = match &g {
             StepLine::One(i) => (mark(&steps[*i], t), text_style(&steps[*i], t)),
             StepLine::Explored(_) => (vec![Span::styled("• ", t.list_marker)], t.text),

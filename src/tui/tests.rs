@@ -510,6 +510,26 @@ fn a_saved_session_round_trips_through_the_snapshot() {
 
 // ----- snapshots -----
 
+/// Asserts that no cell has a colour (NO_COLOR); the number of cells whose
+/// emphasis is bold or reverse instead.
+fn assert_no_colour(t: &Terminal<TestBackend>) -> usize {
+    let mut styled = 0;
+    for cell in t.backend().buffer().content() {
+        assert_eq!(
+            cell.fg,
+            ratatui::style::Color::Reset,
+            "no foreground colour"
+        );
+        assert_eq!(
+            cell.bg,
+            ratatui::style::Color::Reset,
+            "no background colour"
+        );
+        styled += usize::from(!cell.modifier.is_empty());
+    }
+    styled
+}
+
 fn draw(app: &App) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(app.width, app.height)).expect("test terminal");
     t.draw(|f| view::view(app, f)).expect("draw");
@@ -628,23 +648,7 @@ fn snapshot_no_color_theme_uses_no_colours() {
     );
     press(&mut app, KeyCode::F(2));
     let t = draw(&app);
-    let buf = t.backend().buffer();
-    let mut styled = 0;
-    for cell in buf.content() {
-        assert_eq!(
-            cell.fg,
-            ratatui::style::Color::Reset,
-            "no foreground colour"
-        );
-        assert_eq!(
-            cell.bg,
-            ratatui::style::Color::Reset,
-            "no background colour"
-        );
-        if !cell.modifier.is_empty() {
-            styled += 1;
-        }
-    }
+    let styled = assert_no_colour(&t);
     assert!(styled > 0, "bold/reverse carry the emphasis instead");
     insta::assert_snapshot!(t.backend());
 }
@@ -700,3 +704,6 @@ mod grounding;
 
 /// Agent mode in the TUI.
 mod agent;
+
+/// The agent's approval prompt.
+mod approval;

@@ -67,6 +67,15 @@ pub struct Theme {
     /// Matched query terms in a source snippet.
     pub highlight: Style,
     pub key: Style,
+    /// An approved call's line in the transcript.
+    pub approved: Style,
+    /// The approval prompt's frame and title: it wants an answer.
+    pub attention: Style,
+    pub diff_add: Style,
+    pub diff_del: Style,
+    pub diff_hunk: Style,
+    /// A warning inside the status bar (commands not sandboxed).
+    pub status_alert: Style,
 }
 
 impl Theme {
@@ -102,6 +111,12 @@ impl Theme {
                 selected: reverse,
                 highlight: bold.add_modifier(Modifier::UNDERLINED),
                 key: bold,
+                approved: bold,
+                attention: bold,
+                diff_add: bold,
+                diff_del: plain,
+                diff_hunk: Style::new().add_modifier(Modifier::UNDERLINED),
+                status_alert: reverse.add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
             };
         }
         let c = |r: u8, g: u8, b: u8| rgb(mode, r, g, b);
@@ -132,6 +147,15 @@ impl Theme {
             selected: Style::new().bg(c(0x3a, 0x3a, 0x3a)),
             highlight: fg(0xff, 0xd7, 0x00).add_modifier(Modifier::BOLD),
             key: fg(0x5f, 0xaf, 0xff).add_modifier(Modifier::BOLD),
+            approved: fg(0x87, 0xd7, 0x87),
+            attention: fg(0xff, 0xaf, 0x5f).add_modifier(Modifier::BOLD),
+            diff_add: fg(0x87, 0xd7, 0x87),
+            diff_del: fg(0xff, 0x5f, 0x5f),
+            diff_hunk: fg(0x5f, 0xd7, 0xff),
+            status_alert: Style::new()
+                .fg(c(0xff, 0xff, 0xff))
+                .bg(c(0xd7, 0x00, 0x00))
+                .add_modifier(Modifier::BOLD),
         }
     }
 

@@ -14,6 +14,7 @@ use super::keys;
 use super::layout::{areas, lines_of};
 use super::markdown;
 use super::theme::Theme;
+use crate::agent::policy::Isolation;
 use crate::tasks::chat::Mode;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -31,8 +32,12 @@ pub fn view(app: &App, frame: &mut Frame) {
     if let Some(area) = a.sources {
         draw_sources(app, frame, area);
     }
-    draw_input(app, frame, a.input);
-    draw_completions(app, frame, a.input);
+    if app.approval.is_some() {
+        super::approval::draw(app, frame, a.input);
+    } else {
+        draw_input(app, frame, a.input);
+        draw_completions(app, frame, a.input);
+    }
     draw_status(app, frame, a.status);
     match &app.overlay {
         Overlay::None => {}
@@ -114,10 +119,18 @@ fn draw_welcome(app: &App, frame: &mut Frame, area: Rect) {
                 Mode::Chat => {
                     "Chat with the local model. /mode ask answers from your documents.".to_string()
                 }
-                Mode::Agent => format!(
-                    "The agent reads the files under {} to answer; it changes nothing.",
-                    app.status.workspace.as_deref().unwrap_or("(no workspace)")
-                ),
+                Mode::Agent => {
+                    let root = app.status.workspace.as_deref().unwrap_or("(no workspace)");
+                    match app.status.policy.as_ref().filter(|p| p.mode.acts()) {
+                        Some(p) => format!(
+                            "The agent works in {root}: it reads files, and edits or runs commands as approvals {} allows.",
+                            p.mode
+                        ),
+                        None => format!(
+                            "The agent reads the files under {root} to answer; it changes nothing."
+                        ),
+                    }
+                }
                 _ => format!(
                     "Questions are answered from index '{}', with sources.",
                     app.status.index
@@ -304,18 +317,36 @@ fn draw_completions(app: &App, frame: &mut Frame, input: Rect) {
 
 /// The status bar's text, most important first; cut to `width`.
 pub fn status_text(app: &App) -> Vec<String> {
+    status_parts(app, 0)
+}
+
+/// The status bar's segments. Where the agent's mode and sandbox would
+/// fall off the end, `squeeze` 1 puts them first, 2 in short words, and 3
+/// also shortens the busy segment to its symbol.
+fn status_parts(app: &App, squeeze: u8) -> Vec<String> {
+    let first = squeeze > 0;
+    let compact = squeeze > 1;
+    let terse = squeeze > 2;
     let s = &app.status;
     let mut parts = Vec::new();
+    let spin = SPINNER[(app.tick % SPINNER.len() as u64) as usize];
     if let Some(name) = &s.loading {
-        let spin = SPINNER[(app.tick % SPINNER.len() as u64) as usize];
         parts.push(format!("{spin} loading {name}"));
+    } else if app.approval.is_some() {
+        parts.push(if terse { "⏸" } else { "⏸ approval needed" }.to_string());
     } else if app.generating.is_some() {
-        let spin = SPINNER[(app.tick % SPINNER.len() as u64) as usize];
         let what = match &app.agent_run {
             Some(r) if r.interrupting => "interrupting",
             _ => "generating",
         };
-        parts.push(format!("{spin} {what}"));
+        parts.push(if terse {
+            spin.to_string()
+        } else {
+            format!("{spin} {what}")
+        });
+    }
+    if first {
+        parts.push(mode_text(app, compact));
     }
     if let Some((hint, _)) = &app.hint {
         parts.push(hint.clone());
@@ -325,7 +356,9 @@ pub fn status_text(app: &App) -> Vec<String> {
         None if s.loading.is_none() => parts.push("no model".into()),
         None => {}
     }
-    parts.push(mode_text(app));
+    if !first {
+        parts.push(mode_text(app, false));
+    }
     if s.mode.grounded() {
         parts.push(format!("index {}", s.index));
     }
@@ -343,28 +376,78 @@ pub fn status_text(app: &App) -> Vec<String> {
     parts
 }
 
-/// The mode's segment; in agent mode with the workspace and, during a
-/// turn, its step: `agent · ~/proj · step 3/8`.
-fn mode_text(app: &App) -> String {
+/// The sandbox as the status bar names it: the prompt's label, or a
+/// short word on a narrow screen.
+fn sandbox_text(isolation: &Isolation, compact: bool) -> String {
+    match (isolation, compact) {
+        (_, false) => isolation.label(),
+        (Isolation::Isolated, true) => "sandboxed".into(),
+        (Isolation::Unavailable(_), true) => "no sandbox".into(),
+        (Isolation::Disabled, true) => "sandbox off".into(),
+    }
+}
+
+/// The mode's segment; in agent mode with the approval mode, the sandbox,
+/// the workspace and, during a turn, its step:
+/// `agent · ask · sandbox: landlock + seccomp · ~/proj · step 3/8`
+/// (compact: `ask · sandboxed · 3/8`).
+fn mode_text(app: &App, compact: bool) -> String {
     let s = &app.status;
     if s.mode != Mode::Agent {
         return s.mode.name().to_string();
     }
-    let mut text = format!(
-        "agent · {}",
-        s.workspace.as_deref().unwrap_or("no workspace")
-    );
-    if let Some(run) = app.agent_run.as_ref().filter(|r| r.max_steps > 0) {
-        text.push_str(&format!(" · step {}/{}", run.step(), run.max_steps));
+    let step = app
+        .agent_run
+        .as_ref()
+        .filter(|r| r.max_steps > 0)
+        .map(|run| format!("{}/{}", run.step(), run.max_steps));
+    let mut items = Vec::new();
+    if !compact {
+        items.push("agent".to_string());
     }
-    text
+    if let Some(p) = &s.policy {
+        items.push(p.mode.to_string());
+        items.push(sandbox_text(&p.isolation, compact));
+    }
+    if !compact || s.policy.is_none() {
+        items.push(s.workspace.clone().unwrap_or_else(|| "no workspace".into()));
+    }
+    if let Some(step) = step {
+        items.push(if compact {
+            step
+        } else {
+            format!("step {step}")
+        });
+    }
+    items.join(" · ")
+}
+
+/// Whether `part` is the agent's segment, in either form.
+fn is_mode_segment(app: &App, part: &str) -> bool {
+    part == mode_text(app, false) || part == mode_text(app, true)
 }
 
 fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let busy = app.generating.is_some() || app.status.loading.is_some();
-    let parts = status_text(app);
-    let text = format!(" {} ", parts.join(" │ "));
+    let busy = app.generating.is_some() || app.status.loading.is_some() || app.approval.is_some();
+    let text_of = |parts: &[String]| format!(" {} ", parts.join(" │ "));
+    let mut squeeze = 0;
+    let mut parts = status_parts(app, 0);
+    // Only the agent's policy is worth reordering the bar for, and only
+    // until its segment is in view.
+    let squeezable = app.status.mode == Mode::Agent && app.status.policy.is_some();
+    let shown_to = |parts: &[String]| {
+        let agent = parts
+            .iter()
+            .position(|p| p.contains(" · ") && is_mode_segment(app, p));
+        agent.map_or(0, |i| text_of(&parts[..=i]).width())
+    };
+    while squeezable && squeeze < 3 && shown_to(&parts) > usize::from(area.width) {
+        squeeze += 1;
+        parts = status_parts(app, squeeze);
+    }
+    let compact = squeeze > 1;
+    let text = text_of(&parts);
     let buf = frame.buffer_mut();
     buf.set_style(area, t.status);
     buf.set_stringn(area.x, area.y, &text, area.width as usize, t.status);
@@ -375,6 +458,18 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
             Rect::new(area.x, area.y, first.min(area.width), 1),
             t.status_busy,
         );
+    }
+    // Commands that would run unprotected are shown in red.
+    let exposed = app.status.policy.as_ref().filter(|p| p.exposed());
+    if let (Mode::Agent, Some(p)) = (app.status.mode, exposed) {
+        let label = sandbox_text(&p.isolation, compact);
+        if let Some(at) = text.find(&label) {
+            let x = text[..at].width() as u16;
+            if x < area.width {
+                let w = (label.width() as u16).min(area.width - x);
+                buf.set_style(Rect::new(area.x + x, area.y, w, 1), t.status_alert);
+            }
+        }
     }
 }
 

@@ -71,6 +71,9 @@ impl Worker {
             Effect::CountTokens(req) => self.service.count_tokens(req),
             Effect::LoadModel(setting) => self.service.load_model(&setting),
             Effect::SwitchIndex(name) => self.service.switch_index(&name),
+            Effect::Decide { call_id, decision } => self.service.decide(call_id, decision),
+            Effect::Undo => self.service.undo(),
+            Effect::SetAgentMode(mode) => self.service.set_agent_mode(mode),
             Effect::Save(mut session) => {
                 if let Err(e) = self.store.save(&mut session) {
                     send(
@@ -87,7 +90,12 @@ impl Worker {
                 Ok(s) => send(tx, WorkerEvent::SessionLoaded(Box::new(s))),
                 Err(e) => send(tx, WorkerEvent::Error(e.to_string())),
             },
-            Effect::Quit | Effect::Copy(_) => {}
+            // The terminal's own: the runtime writes them.
+            Effect::Quit
+            | Effect::Copy(_)
+            | Effect::Bell
+            | Effect::Title(_)
+            | Effect::DrainInput => {}
         }
     }
 

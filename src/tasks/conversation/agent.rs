@@ -8,15 +8,23 @@
 //! A turn is interrupted through its watch channel ([`AgentTurns::interrupt`]):
 //! the agent stops the step in progress and reports the turn as aborted, as
 //! `lore agent` does on Ctrl-C.
+//!
+//! A call that needs consent blocks the turn's thread in
+//! [`ChannelApprover`] until the front end answers through
+//! [`AgentTurns::decide`]; an interrupt, or the front end going away,
+//! answers it with [`Decision::Abort`].
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
 use super::{notify, Notification};
 use crate::agent::fsroot::Root as Workspace;
-use crate::agent::protocol::Event;
+use crate::agent::policy::{Mode, Policy};
+use crate::agent::protocol::{ApprovalRequest, Approver, Decision, Event};
 use crate::agent::rollout::{Meta, Writer};
 use crate::agent::{Agent, Config};
 use crate::model::{Model, ModelInfo};
@@ -35,6 +43,9 @@ pub struct AgentParts {
     pub logs_dir: Option<PathBuf>,
     /// lore's index for the agent's `search`, when one exists.
     pub search: Option<crate::tasks::grounded::Retrieval>,
+    /// What the agent may do unasked; each new agent session starts from
+    /// it (grants are the session's own).
+    pub policy: Policy,
 }
 
 /// What an agent turn reports besides the agent's own events.
@@ -61,6 +72,8 @@ pub(super) struct AgentTurns {
     /// The next turn starts a new agent (a new conversation).
     fresh: bool,
     interrupt: Option<watch::Sender<bool>>,
+    /// The running turn's answers to its approval requests.
+    decisions: Option<std_mpsc::Sender<(String, Decision)>>,
 }
 
 /// One agent turn, ready to run once the model is known.
@@ -71,6 +84,35 @@ pub(super) struct AgentJob {
     session: Arc<Mutex<Option<Session>>>,
     fresh: bool,
     cancel: watch::Receiver<bool>,
+    decisions: std_mpsc::Receiver<(String, Decision)>,
+}
+
+/// How often a waiting approval looks at the turn's interrupt: often
+/// enough that Ctrl-C feels immediate, rarely enough to cost nothing.
+const APPROVAL_POLL: Duration = Duration::from_millis(50);
+
+/// Answers the agent's approval requests with the front end's decisions.
+/// It runs on the turn's blocking thread, so it may block; it must not
+/// outlive an interrupt, hence the polling of `cancel`.
+pub(super) struct ChannelApprover {
+    pub(super) decisions: std_mpsc::Receiver<(String, Decision)>,
+    pub(super) cancel: watch::Receiver<bool>,
+}
+
+impl Approver for ChannelApprover {
+    fn decide(&mut self, request: &ApprovalRequest) -> Decision {
+        loop {
+            if *self.cancel.borrow() {
+                return Decision::Abort;
+            }
+            match self.decisions.recv_timeout(APPROVAL_POLL) {
+                Ok((id, d)) if id == request.call_id => return d,
+                // A late answer to an earlier prompt must not answer this one.
+                Ok(_) | Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return Decision::Abort,
+            }
+        }
+    }
 }
 
 impl AgentTurns {
@@ -102,6 +144,8 @@ impl AgentTurns {
         };
         let (tx, cancel) = watch::channel(false);
         self.interrupt = Some(tx);
+        let (dtx, decisions) = std_mpsc::channel();
+        self.decisions = Some(dtx);
         Ok(AgentJob {
             id,
             request,
@@ -109,6 +153,7 @@ impl AgentTurns {
             session: self.session.clone(),
             fresh: std::mem::take(&mut self.fresh),
             cancel,
+            decisions,
         })
     }
 
@@ -116,6 +161,55 @@ impl AgentTurns {
     pub(super) fn interrupt(&mut self) {
         if let Some(tx) = self.interrupt.take() {
             let _ = tx.send(true);
+        }
+        // A prompt still waiting is answered with Abort at once.
+        self.decisions = None;
+    }
+
+    /// The user's answer to the running turn's approval request `call_id`.
+    pub(super) fn decide(&mut self, call_id: String, decision: Decision) {
+        if let Some(tx) = &self.decisions {
+            // The turn gone means nobody is asking any more.
+            let _ = tx.send((call_id, decision));
+        }
+    }
+
+    /// Reverts the kept agent's last edit off the caller's thread and
+    /// reports a `Note` or an `Error`. A turn holds the agent to its very
+    /// end, after its last event, so the revert waits for it rather than
+    /// losing to it (front ends ask only once the turn has ended).
+    pub(super) fn undo(&self, tx: mpsc::UnboundedSender<Notification>) {
+        let session = self.session.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = session.lock().unwrap_or_else(PoisonError::into_inner);
+            let done = match guard.as_mut() {
+                Some(s) => s.agent.undo(),
+                None => Err("nothing to undo: the agent has not edited anything yet".into()),
+            };
+            notify(
+                &tx,
+                match done {
+                    Ok(text) => Notification::Note(text),
+                    Err(e) => Notification::Error(e),
+                },
+            );
+        });
+    }
+
+    /// The mode for the turns to come: new sessions start in it, and the
+    /// kept agent takes it now when idle, else at its next turn.
+    pub(super) fn set_mode(&mut self, mode: Mode) -> Result<(), String> {
+        if let Some(p) = &mut self.parts {
+            p.policy.mode = mode;
+        }
+        let mut guard = match self.session.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(()),
+        };
+        match guard.as_mut() {
+            Some(s) => s.agent.set_mode(mode),
+            None => Ok(()),
         }
     }
 }
@@ -139,6 +233,17 @@ impl AgentJob {
                 }
             }
             let Some(s) = session.as_mut() else { return };
+            // A mode set while the previous turn ran applies from this one.
+            let mode = self.parts.policy.mode;
+            if s.agent.policy().mode != mode {
+                if let Err(message) = s.agent.set_mode(mode) {
+                    return notify(&tx, Notification::Failed { turn: id, message });
+                }
+            }
+            s.agent.set_approver(Box::new(ChannelApprover {
+                decisions: self.decisions,
+                cancel: self.cancel.clone(),
+            }));
             notify(
                 &tx,
                 Notification::Agent {
@@ -188,6 +293,7 @@ fn new_session(
     if let Some(r) = &parts.search {
         agent = agent.with_search(r.clone());
     }
+    agent.set_policy(parts.policy.clone())?;
     if let Some(dir) = &parts.logs_dir {
         match create_log(dir, Meta::new(&agent)) {
             Ok(w) => agent.record(w),

@@ -1,7 +1,9 @@
 //! Agent turns in the app: the agent's events become tool steps on the
 //! reply, the answer becomes its text, and a turn that ends without an
 //! answer says why. Ctrl+C first interrupts (the agent ends the turn as
-//! aborted); a second Ctrl+C drops the turn at once.
+//! aborted); a second Ctrl+C drops the turn at once. A call that needs
+//! consent opens the approval prompt (see `approval`), and its outcome
+//! shows with its step.
 
 use super::{App, Effect, Source, Speaker};
 use crate::agent::protocol::{Event as AgentEvent, StopReason, ToolStatus};
@@ -19,16 +21,33 @@ impl App {
             return Vec::new();
         }
         let event = match update {
-            AgentUpdate::Started { max_steps, .. } => {
+            AgentUpdate::Started { max_steps, root } => {
                 let run = self.agent_run.get_or_insert_with(Default::default);
                 run.max_steps = max_steps;
+                run.root = root;
                 return Vec::new();
             }
             AgentUpdate::Event(e) => e,
         };
+        let event = match event {
+            AgentEvent::ApprovalRequested(request) => return self.approval_requested(request),
+            AgentEvent::ApprovalDecided {
+                call_id,
+                tool,
+                decision,
+                by,
+            } => {
+                self.approval_decided(idx, &call_id, &tool, decision, by);
+                return Vec::new();
+            }
+            other => other,
+        };
         let m = &mut self.messages[idx];
         match event {
-            AgentEvent::TurnStarted { .. } => {}
+            // Approvals were handled above.
+            AgentEvent::TurnStarted { .. }
+            | AgentEvent::ApprovalRequested(_)
+            | AgentEvent::ApprovalDecided { .. } => {}
             AgentEvent::Delta { text } => m.content.push_str(&text),
             AgentEvent::ToolStarted {
                 call_id,
@@ -104,6 +123,8 @@ impl App {
         error: Option<String>,
     ) -> Vec<Effect> {
         self.generating = None;
+        // A prompt the turn no longer waits for goes with it.
+        let mut effects = self.close_approval();
         let max_steps = self.agent_run.take().map(|r| r.max_steps).unwrap_or(0);
         let m = &mut self.messages[idx];
         m.streaming = false;
@@ -124,7 +145,8 @@ impl App {
         if let Some(e) = error {
             self.note(Speaker::Error, e);
         }
-        vec![self.save()]
+        effects.push(self.save());
+        effects
     }
 
     /// The first Ctrl+C of an agent turn: ask the agent to stop.

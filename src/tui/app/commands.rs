@@ -24,6 +24,9 @@ pub enum SlashCommand {
     Sessions,
     Load(Option<String>),
     Tokens,
+    Undo,
+    /// `/approvals [MODE]`: show or set the agent's approval mode.
+    Approvals(Option<String>),
     Quit,
 }
 
@@ -50,6 +53,8 @@ impl SlashCommand {
             CommandKind::Sessions => SlashCommand::Sessions,
             CommandKind::Load => SlashCommand::Load(given),
             CommandKind::Tokens => SlashCommand::Tokens,
+            CommandKind::Undo => SlashCommand::Undo,
+            CommandKind::Approvals => SlashCommand::Approvals(given),
             CommandKind::Quit => SlashCommand::Quit,
         };
         Ok((entry, cmd))
@@ -126,6 +131,8 @@ impl App {
                 let req = self.request(0, self.input_text(), self.attachment.clone());
                 return vec![Effect::CountTokens(req)];
             }
+            SlashCommand::Undo => return vec![Effect::Undo],
+            SlashCommand::Approvals(mode) => return self.approvals(mode),
         }
         Vec::new()
     }
@@ -167,9 +174,15 @@ impl App {
             ),
             Mode::Support => format!("customer support over index '{}'", self.status.index),
             Mode::Agent => match &self.status.workspace {
-                Some(root) => format!(
-                    "the model reads the files under {root} with tools to answer (read-only); F3 shows each step's output"
-                ),
+                Some(root) => match self.status.policy.as_ref().filter(|p| p.mode.acts()) {
+                    Some(p) => format!(
+                        "the model works in {root} with tools: it reads files, and edits or runs commands as approvals {} allows (/approvals); F3 shows each step's output",
+                        p.mode
+                    ),
+                    None => format!(
+                        "the model reads the files under {root} with tools to answer (read-only); F3 shows each step's output"
+                    ),
+                },
                 None => "no workspace: start lore chat in a readable directory, or give --cd DIR"
                     .to_string(),
             },

@@ -9,6 +9,7 @@
 //! commands live in their own files.
 
 mod agent;
+mod approval;
 mod commands;
 mod update;
 
@@ -17,6 +18,7 @@ pub use self::update::update;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Instant;
 
 use crossterm::event::KeyEvent;
 use ratatui::text::Line;
@@ -24,6 +26,8 @@ use tui_textarea::{TextArea, WrapMode};
 
 use super::steps::ToolStep;
 use super::theme::Theme;
+use crate::agent::policy::{Isolation, Mode as AgentMode};
+use crate::agent::protocol::{ApprovalRequest, Decision};
 use crate::grounding::Passage;
 use crate::model::{ChatMessage, Role};
 use crate::sessions::{ReplyStats, Session, SessionMessage, Store, Summary};
@@ -162,12 +166,50 @@ pub struct Status {
     /// Agent mode's workspace root as shown (`~/src/lore`); `None` when
     /// there is none.
     pub workspace: Option<String>,
+    /// What the agent may do unasked, and how its commands are isolated;
+    /// `None` without agent mode.
+    pub policy: Option<PolicyView>,
 }
+
+/// The agent's approval mode and sandbox, as the status bar shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyView {
+    pub mode: AgentMode,
+    pub isolation: Isolation,
+}
+
+impl PolicyView {
+    /// Whether commands run without the sandbox's protection, which the
+    /// status bar shows in red.
+    pub fn exposed(&self) -> bool {
+        self.isolation != Isolation::Isolated
+    }
+}
+
+/// A call waiting at the approval prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingApproval {
+    pub request: ApprovalRequest,
+    /// When it appeared: keys are ignored for [`APPROVAL_GUARD`] after.
+    pub shown_at: Instant,
+    /// The first line of the command or diff shown.
+    pub scroll: usize,
+}
+
+/// How long the prompt ignores keys, so that typing already under way
+/// cannot answer a question the user has not seen.
+pub const APPROVAL_GUARD: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// What the title says while a call waits for the user.
+pub const APPROVAL_TITLE: &str = "lore: approval needed";
 
 /// The agent turn in progress: its step limit (known once it starts),
 /// the steps finished, and whether an interrupt was asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentRun {
+    /// The workspace root the agent reports (prompts name it as shown in
+    /// the status bar).
+    pub root: std::path::PathBuf,
     pub max_steps: usize,
     pub done: usize,
     pub interrupting: bool,
@@ -287,6 +329,23 @@ pub enum Effect {
     ResetAgent,
     Quit,
     Copy(String),
+    /// The user's answer to the agent's approval request `call_id`.
+    Decide {
+        call_id: String,
+        decision: Decision,
+    },
+    /// Ring the terminal bell.
+    Bell,
+    /// Set the terminal's title (the old one is kept), or put the old one
+    /// back (`None`).
+    Title(Option<String>),
+    /// Throw away the input not yet handled: keys typed before the
+    /// approval prompt appeared must not answer it.
+    DrainInput,
+    /// Revert the agent's last edit.
+    Undo,
+    /// The agent's approval mode from now on.
+    SetAgentMode(AgentMode),
     Save(Box<Session>),
     LoadModel(String),
     SwitchIndex(String),
@@ -314,6 +373,11 @@ pub struct App {
     pub agent_run: Option<AgentRun>,
     /// The next agent turn starts a new agent (a new conversation).
     agent_fresh: bool,
+    /// The call waiting for the user's consent; the prompt replaces the
+    /// input while it waits.
+    pub approval: Option<PendingApproval>,
+    /// The time, injected so the approval guard is testable.
+    pub clock: Rc<dyn Fn() -> Instant>,
     pub quit_armed: bool,
     pub status: Status,
     /// Metadata of the conversation being saved (its messages are built
@@ -351,6 +415,8 @@ impl App {
             generating: None,
             agent_run: None,
             agent_fresh: true,
+            approval: None,
+            clock: Rc::new(Instant::now),
             quit_armed: false,
             status,
             session: Session::clone(&session),

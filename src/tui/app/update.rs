@@ -179,6 +179,9 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Vec::new();
         }
+        if self.approval.is_some() {
+            return self.approval_key(key);
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         let is_ctrl_c = ctrl && key.code == KeyCode::Char('c');
@@ -321,6 +324,7 @@ impl App {
                 }
                 self.generating = None;
                 self.agent_run = None;
+                let mut effects = self.close_approval();
                 if self.messages[idx].content.is_empty() && self.messages[idx].steps.is_empty() {
                     self.messages.remove(idx);
                 } else {
@@ -330,7 +334,8 @@ impl App {
                     m.touch();
                 }
                 self.note(Speaker::Error, message);
-                return vec![self.save()];
+                effects.push(self.save());
+                return effects;
             }
             WorkerEvent::Agent { turn, update } => return self.agent_update(turn, update),
             WorkerEvent::ModelLoading { name } => self.status.loading = Some(name),
@@ -409,7 +414,8 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
     match event {
         Event::Key(key) => app.key(key),
         Event::Paste(text) => {
-            if app.overlay == Overlay::None {
+            // A paste never answers the approval prompt, nor waits behind it.
+            if app.overlay == Overlay::None && app.approval.is_none() {
                 // Terminals send pasted line ends as CR; the text goes in as is.
                 let text = text.replace("\r\n", "\n").replace('\r', "\n");
                 app.history_pos = None;

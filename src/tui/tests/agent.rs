@@ -336,18 +336,7 @@ fn snapshot_agent_steps_no_color() {
     let mut app = agent_app(ColorMode::Mono);
     run_turn(&mut app, agent_events(EXPLORE, 8));
     let t = draw(&app);
-    for cell in t.backend().buffer().content() {
-        assert_eq!(
-            cell.fg,
-            ratatui::style::Color::Reset,
-            "no foreground colour"
-        );
-        assert_eq!(
-            cell.bg,
-            ratatui::style::Color::Reset,
-            "no background colour"
-        );
-    }
+    assert_no_colour(&t);
     insta::assert_snapshot!(t.backend());
 }
 
