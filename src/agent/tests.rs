@@ -30,7 +30,7 @@ fn config(max_steps: usize) -> Config {
     }
 }
 
-async fn turn(agent: &mut Agent, text: &str) -> (StopReason, Vec<Event>) {
+pub(super) async fn turn(agent: &mut Agent, text: &str) -> (StopReason, Vec<Event>) {
     let (_tx, mut rx) = watch::channel(false);
     let mut events = Vec::new();
     let stop = agent.turn(text, &mut rx, &mut |e| events.push(e)).await;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::policy::{Interaction, Isolation, Mode, Policy, Rules, DECLINED_NOTE};
 use super::protocol::{ApprovalRequest, Approver, DecidedBy, Decision, ToolStatus};
+use super::tests::turn;
 use super::*;
 use crate::model::scripted::ScriptedModel;
 
@@ -55,13 +56,6 @@ fn agent(model: &Arc<ScriptedModel>, root: Root, mode: Mode, who: Interaction) -
     ))
     .unwrap();
     a
-}
-
-async fn turn(agent: &mut Agent, text: &str) -> (StopReason, Vec<Event>) {
-    let (_tx, mut rx) = watch::channel(false);
-    let mut events = Vec::new();
-    let stop = agent.turn(text, &mut rx, &mut |e| events.push(e)).await;
-    (stop, events)
 }
 
 fn statuses(events: &[Event]) -> Vec<ToolStatus> {

@@ -484,11 +484,6 @@ fn current(dir: &Dir, spot: &Spot) -> Result<Option<(Vec<u8>, Meta)>, String> {
     Ok(Some((bytes, meta)))
 }
 
-/// A NUL in the first 8 KiB: how git and grep tell a binary file.
-fn is_binary(bytes: &[u8]) -> bool {
-    bytes.iter().take(8192).any(|&b| b == 0)
-}
-
 /// One edit, checked and computed, not yet written.
 struct Plan {
     spot: Spot,
@@ -545,7 +540,7 @@ fn plan(args: &Value, cx: &Context) -> Result<Plan, String> {
         }
         (None, true) => (None, new.to_string(), false),
         (Some((bytes, meta)), false) => {
-            if is_binary(&bytes) {
+            if super::is_binary(&bytes) {
                 return Err(format!(
                     "{rel} is a binary file; edit changes text files only"
                 ));
