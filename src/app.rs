@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod dense;
+
 use crate::catalogue::{self, Catalogue};
 use crate::engine::gguf::{self, QuantType};
 use crate::engine::spec::SpecError;
@@ -160,13 +162,14 @@ impl Root {
     /// Where the agent's `search` reads: the index named by `index.name`
     /// when it exists (the agent does not create one, nor the sample), or
     /// none. An index that exists but cannot be opened is an error.
-    pub fn agent_retrieval(&self) -> Result<Option<Retrieval>, AppError> {
+    pub fn agent_retrieval(&self, progress: &dyn Progress) -> Result<Option<Retrieval>, AppError> {
         let s = &self.settings.settings;
         let dir = KnowledgeIndex::dir_for(&s.indexes_dir(), &s.index.name);
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
-        let index = KnowledgeIndex::open(&s.indexes_dir(), &s.index.name, false)?;
+        let mut index = KnowledgeIndex::open(&s.indexes_dir(), &s.index.name, false)?;
+        self.prepare_search(&mut index, None, progress)?;
         Ok(Some(self.retrieval(Some(index))?))
     }
 
@@ -204,6 +207,7 @@ impl Root {
                 .max_file_mb
                 .saturating_mul(1_000_000),
             chunking: self.chunking(),
+            dense: None,
         }
     }
 
@@ -222,7 +226,9 @@ impl Root {
             .join("meta.json")
             .exists();
         if exists || name != "default" || !s.index.sample_on_empty {
-            return Ok(KnowledgeIndex::open(&root, name, false)?);
+            let mut idx = KnowledgeIndex::open(&root, name, false)?;
+            self.prepare_search(&mut idx, None, progress)?;
+            return Ok(idx);
         }
         let dir = crate::settings::user_data_dir().join("sample-kb");
         let write_err = |e: std::io::Error| {
@@ -246,10 +252,12 @@ impl Root {
             crate::sample_kb::FILES.len(),
             dir.display()
         ));
-        let idx = KnowledgeIndex::open(&root, name, true)?;
+        let mut idx = KnowledgeIndex::open(&root, name, true)?;
+        self.prepare_write(&mut idx, false)?;
         let files = ingest::expand(std::slice::from_ref(&dir))?;
         let opts = self.add_options(RowFields::default(), false);
         ingest::add(&idx, &files, &[], &opts, &mut |_, _, _, _| {})?;
+        self.prepare_search(&mut idx, None, progress)?;
         Ok(idx)
     }
 
@@ -284,6 +292,7 @@ impl Root {
             relevance: crate::grounding::Relevance {
                 min_score: r.min_score as f32,
                 min_coverage: r.min_coverage as f32,
+                min_similarity: r.min_similarity as f32,
             },
             checks: crate::tasks::policy::Checks {
                 strict: self.settings.settings.grounding.strict,
@@ -435,8 +444,14 @@ impl Root {
     /// `/index NAME` in the chat.
     pub fn index_opener(&self) -> OpenIndex {
         let root = self.settings.settings.indexes_dir();
+        let app = self.clone();
         Arc::new(move |name: &str| {
-            KnowledgeIndex::open(&root, name, false).map_err(|e| e.to_string())
+            let mut idx = KnowledgeIndex::open(&root, name, false).map_err(|e| e.to_string())?;
+            // The TUI owns the screen: a model that cannot be loaded
+            // leaves the search lexical without a word on stderr.
+            app.prepare_search(&mut idx, None, &crate::progress::Silent)
+                .map_err(|e| e.message)?;
+            Ok(idx)
         })
     }
 

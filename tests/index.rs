@@ -200,7 +200,7 @@ fn unchanged_changed_and_pruned_files() {
     let stats = stats(&env);
     assert_eq!(stats["files"], 4);
     assert_eq!(stats["documents"], 5);
-    assert_eq!(stats["schema_version"], 1);
+    assert_eq!(stats["schema_version"], 2);
 }
 
 #[test]
@@ -314,7 +314,7 @@ fn rebuild_and_schema_version_mismatch() {
 
     // An index from another schema version asks for a rebuild.
     let root = env.path("data/lore/indexes/default");
-    std::fs::rename(root.join("v1"), root.join("v0")).unwrap();
+    std::fs::rename(root.join("v2"), root.join("v0")).unwrap();
     let out = index_cmd(&env, &["search", "refunds"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -390,7 +390,7 @@ fn a_damaged_index_says_so_and_rebuild_restores_it() {
     let search = ["index", "search", "refunds", "--format", "json"];
     let found = hits(docs(&search));
     assert!(found > 0);
-    let dir = env.path("data/lore/indexes/docs/v1");
+    let dir = env.path("data/lore/indexes/docs/v2");
     let pristine = snapshot(&dir);
     let restore = || {
         std::fs::remove_dir_all(&dir).unwrap();
@@ -462,5 +462,276 @@ fn a_damaged_index_says_so_and_rebuild_restores_it() {
         &docs(&["index", "rebuild"]),
         &[cannot],
         "rebuild without a list",
+    );
+}
+
+// --- Dense retrieval -------------------------------------------------------
+
+/// A knowledge base where the paraphrase "my parcel is late again" shares
+/// no word with the article that answers it.
+fn paraphrase_kb(env: &TestEnv) -> std::path::PathBuf {
+    env.write(
+        "pkb/tracking.md",
+        "# Tracking your order\n\nOnce your order ships we email you a tracking number. Deliveries sometimes take longer than expected; check the courier's page for the current status of your shipment.\n",
+    );
+    env.write(
+        "pkb/password.md",
+        "# Resetting your password\n\nChoose \"Forgot password\" on the sign-in page and follow the link we email you.\n",
+    );
+    env.write(
+        "pkb/refunds.md",
+        "# Refunds\n\nWe pay refunds to the original card within five business days.\n",
+    );
+    env.path("pkb")
+}
+
+fn search_mode(env: &TestEnv, mode: &str, query: &str) -> std::process::Output {
+    env.lore()
+        .args([
+            "index", "search", "--format", "json", "-k", "3", "--mode", mode, query,
+        ])
+        .output()
+        .unwrap()
+}
+
+fn hits_of(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(out.status.success(), "{}", stderr_of(out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["hits"].as_array().unwrap().clone()
+}
+
+#[test]
+fn dense_search_finds_a_paraphrase_that_lexical_search_misses() {
+    let env = TestEnv::new();
+    let kb = paraphrase_kb(&env);
+    let out = env
+        .lore()
+        .args(["index", "add", "--embeddings"])
+        .arg(&kb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("embedded 3 chunks"), "{err}");
+    assert!(err.contains("chunks/s"), "{err}");
+
+    let s: serde_json::Value = serde_json::from_slice(
+        &env.lore()
+            .args(["index", "stats", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(s["embedding_model"], "all-minilm-l6-v2", "{s}");
+    assert_eq!(s["vectors"], s["chunks"], "{s}");
+    let text = stdout_of(&env.lore().args(["index", "stats"]).output().unwrap());
+    assert!(
+        text.contains("vectors:        3 of 3 chunks (100%)"),
+        "{text}"
+    );
+
+    let query = "my parcel is late again";
+    let lexical = hits_of(
+        &env.lore()
+            .args([
+                "index", "search", "--format", "json", "--mode", "lexical", query,
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        lexical
+            .iter()
+            .all(|h| !h["path"].as_str().unwrap().ends_with("tracking.md")),
+        "{lexical:?}"
+    );
+    for mode in ["dense", "hybrid", "auto"] {
+        let out = env
+            .lore()
+            .args([
+                "index", "search", "--format", "json", "-k", "3", "--mode", mode, query,
+            ])
+            .output()
+            .unwrap();
+        let hits = hits_of(&out);
+        let top = &hits[0];
+        assert!(
+            top["path"].as_str().unwrap().ends_with("tracking.md"),
+            "{mode}: {hits:?}"
+        );
+        assert!(top["similarity"].as_f64().unwrap() > 0.3, "{mode}: {top}");
+        assert_eq!(top["title"], "Tracking your order");
+        assert!(!top["snippet"].as_str().unwrap().is_empty());
+    }
+    // Hybrid also keeps what BM25 finds.
+    let hits = hits_of(
+        &env.lore()
+            .args([
+                "index",
+                "search",
+                "--format",
+                "json",
+                "--mode",
+                "hybrid",
+                "refunds card",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        hits[0]["path"].as_str().unwrap().ends_with("refunds.md"),
+        "{hits:?}"
+    );
+    assert!(hits[0]["fused"].as_f64().is_some(), "{:?}", hits[0]);
+}
+
+#[test]
+fn vectors_follow_the_text_incrementally_and_through_a_rebuild() {
+    let env = TestEnv::new();
+    let kb = paraphrase_kb(&env);
+    let add = |env: &TestEnv, extra: &[&str]| {
+        let out = env
+            .lore()
+            .args(["index", "add"])
+            .args(extra)
+            .arg(&kb)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        stderr_of(&out)
+    };
+    // Turned on by the setting instead of the flag.
+    let out = env
+        .lore()
+        .env("LORE_INDEX__EMBEDDINGS", "true")
+        .args(["index", "add"])
+        .arg(&kb)
+        .output()
+        .unwrap();
+    assert!(
+        stderr_of(&out).contains("embedded 3 chunks"),
+        "{}",
+        stderr_of(&out)
+    );
+    // Unchanged files are not embedded again; once on, embedding stays on.
+    let err = add(&env, &[]);
+    assert!(!err.contains("embedded"), "{err}");
+    env.write(
+        "pkb/hours.md",
+        "# Opening hours\n\nOur support team answers from 9:00 to 17:00 on weekdays.\n",
+    );
+    let err = add(&env, &[]);
+    assert!(err.contains("embedded 1 chunks"), "{err}");
+    let s = |env: &TestEnv| -> serde_json::Value {
+        serde_json::from_slice(
+            &env.lore()
+                .args(["index", "stats", "--format", "json"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+    };
+    assert_eq!(s(&env)["vectors"], 4);
+    assert_eq!(s(&env)["chunks"], 4);
+    let hits = hits_of(&search_mode(
+        &env,
+        "dense",
+        "when can I call someone for help",
+    ));
+    assert!(
+        hits[0]["path"].as_str().unwrap().ends_with("hours.md"),
+        "{hits:?}"
+    );
+
+    let out = env.lore().args(["index", "rebuild"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(s(&env)["vectors"], 4, "a rebuild keeps the vectors");
+    assert_eq!(s(&env)["embedding_model"], "all-minilm-l6-v2");
+    let hits = hits_of(&search_mode(&env, "dense", "my parcel is late again"));
+    assert!(
+        hits[0]["path"].as_str().unwrap().ends_with("tracking.md"),
+        "{hits:?}"
+    );
+
+    // Without its model, an index with vectors is searched by its text in
+    // auto mode (with a warning); a mode that needs the vectors fails.
+    let empty = env.path("no-models");
+    std::fs::create_dir_all(&empty).unwrap();
+    let search = |mode: &str| {
+        env.bare()
+            .env("LORE_MODELS_DIR", &empty)
+            .args([
+                "index", "search", "--format", "json", "--mode", mode, "refunds",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = search("auto");
+    assert!(!hits_of(&out).is_empty());
+    assert!(
+        stderr_of(&out).contains("warning: embedding model"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        stderr_of(&out).contains("searched by its text only"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = search("dense");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+}
+
+#[test]
+fn vector_searches_fail_clearly_where_there_are_no_vectors_or_no_model() {
+    let env = TestEnv::new();
+    let kb = paraphrase_kb(&env);
+    let out = env.lore().args(["index", "add"]).arg(&kb).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    for mode in ["dense", "hybrid"] {
+        let out = search_mode(&env, mode, "parcel");
+        assert_eq!(out.status.code(), Some(2), "{mode}: {}", stderr_of(&out));
+        let err = stderr_of(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("no embedding vectors") && err.contains("--embeddings"),
+            "{err}"
+        );
+    }
+    // Auto and lexical searches of a lexical index need no model.
+    assert!(!hits_of(&search_mode(&env, "auto", "refunds")).is_empty());
+
+    // The embedding model is not installed in an empty models directory.
+    let empty = env.path("no-models");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = env
+        .bare()
+        .env("LORE_MODELS_DIR", &empty)
+        .args(["index", "add", "--embeddings"])
+        .arg(&kb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("not installed") && err.contains("fetch-model.sh all-minilm-l6-v2"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // An unknown model name.
+    let out = env
+        .lore()
+        .env("LORE_INDEX__EMBEDDING_MODEL", "no-such-model")
+        .args(["index", "add", "--embeddings"])
+        .arg(&kb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("neither a catalogue name"),
+        "{}",
+        stderr_of(&out)
     );
 }

@@ -162,7 +162,7 @@ pub async fn run(root: &Root, args: AgentArgs) -> anyhow::Result<()> {
     let max_steps = config.max_steps;
     let json = root.settings.settings.output.format != OutputFormat::Text;
 
-    let retrieval = root.agent_retrieval()?;
+    let retrieval = root.agent_retrieval(&Stderr::new())?;
     let searches = retrieval.is_some();
     let mut agent = Agent::new(model.clone(), workspace, config);
     if let Some(r) = retrieval {

@@ -165,7 +165,7 @@ fn agent_parts(root: &Root, args: &ChatArgs) -> Result<Option<AgentParts>, AppEr
     };
     let settings = root.clone();
     let search = match workspace {
-        Some(_) => root.agent_retrieval()?,
+        Some(_) => root.agent_retrieval(&crate::progress::Silent)?,
         None => None,
     };
     let policy = root.agent_policy(Interaction::Terminal, args.no_sandbox)?;

@@ -18,6 +18,7 @@ use crate::app::Root;
 use crate::error::{task_error, AppError};
 use crate::eval::agent::{self as agent_eval, Task, TaskResult};
 use crate::eval::{self, act, grounding, qa, retrieval};
+use crate::index::dense::Mode as SearchMode;
 use crate::index::Boosts;
 use crate::settings::{FlagValue, OutputFormat, Sources};
 use crate::tasks::ask::Ask;
@@ -137,8 +138,54 @@ pub struct EvalRetrievalArgs {
     /// Heading weight
     #[arg(long, default_value_t = Boosts::default().headings)]
     pub headings_boost: f32,
+    /// Ranking modes to report side by side, comma-separated: lexical,
+    /// dense, hybrid, or all. With dense or hybrid the corpus is embedded
+    /// by index.embedding_model first (minutes on a CPU)
+    #[arg(long, value_name = "MODES", default_value = "lexical", value_parser = parse_modes)]
+    pub mode: Modes,
+    /// Also report hybrid with each of these dense weights (lexical weight
+    /// and fusion k from the settings), comma-separated: to choose
+    /// retrieval.dense_weight
+    #[arg(long, value_name = "W,...", value_delimiter = ',', value_parser = parse_weight)]
+    pub dense_weights: Vec<f32>,
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<FormatArg>,
+}
+
+/// The modes of `lore eval retrieval --mode`.
+#[derive(Debug, Clone)]
+pub struct Modes(pub Vec<SearchMode>);
+
+/// A fusion weight: a finite number of at least 0.
+fn parse_weight(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(w) if w.is_finite() && w >= 0.0 => Ok(w),
+        _ => Err(format!("{s:?} is not a weight (a number of at least 0)")),
+    }
+}
+
+/// `--mode lexical,hybrid` or `all`.
+fn parse_modes(s: &str) -> Result<Modes, String> {
+    if s == "all" {
+        return Ok(Modes(vec![
+            SearchMode::Lexical,
+            SearchMode::Dense,
+            SearchMode::Hybrid,
+        ]));
+    }
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        match SearchMode::parse(part) {
+            Some(SearchMode::Auto) | None => {
+                return Err(format!(
+                    "unknown mode {part:?}; use lexical, dense, hybrid or all"
+                ))
+            }
+            Some(m) if !out.contains(&m) => out.push(m),
+            Some(_) => {}
+        }
+    }
+    Ok(Modes(out))
 }
 
 #[derive(Debug, Args)]
@@ -475,19 +522,39 @@ fn run_retrieval(root: &Root, args: EvalRetrievalArgs) -> anyhow::Result<()> {
         headings: args.headings_boost,
         ..Boosts::default()
     };
-    let report = retrieval::retrieval(
-        &args.corpus,
-        &args.queries,
-        &args.qrels,
-        args.k.max(1),
-        args.limit,
-        retrieval::Scoring {
-            boosts,
-            relevance: root.retrieval(None)?.relevance,
-        },
-        root.chunking(),
-    )
-    .map_err(AppError::from)?;
+    let fusion = root.fusion()?;
+    let mut modes: Vec<retrieval::Variant> = args.mode.0.iter().map(|m| (*m, None)).collect();
+    modes.extend(args.dense_weights.iter().map(|w| {
+        let f = crate::index::dense::Fusion {
+            dense: *w,
+            ..fusion
+        };
+        (SearchMode::Hybrid, Some(f))
+    }));
+    let dense = if modes.iter().any(|(m, _)| *m != SearchMode::Lexical) {
+        root.dense_spec(None, true)?.map(|d| d.build())
+    } else {
+        None
+    };
+    let data = retrieval::DataSet {
+        corpus: &args.corpus,
+        queries: &args.queries,
+        qrels: &args.qrels,
+        k: args.k.max(1),
+        limit: args.limit,
+    };
+    let scoring = retrieval::Scoring {
+        boosts,
+        relevance: root.retrieval(None)?.relevance,
+    };
+    if dense.is_some() {
+        eprintln!(
+            "lore: embedding the corpus with {} (slow on a CPU)",
+            root.settings.settings.index.embedding_model
+        );
+    }
+    let report = retrieval::retrieval(&data, &modes, scoring, root.chunking(), dense)
+        .map_err(AppError::from)?;
     let json = args.format.is_some_and(|f| f != FormatArg::Text);
     let mut out = std::io::stdout().lock();
     eval::print(&mut out, &report, json, 18, |v| v)?;
@@ -511,7 +578,7 @@ async fn run_qa(root: &Root, args: EvalQaArgs) -> anyhow::Result<()> {
         return Err(AppError::usage("no queries to evaluate").into());
     }
     let (idx, _, prefix) =
-        retrieval::corpus_index(&args.corpus, root.chunking()).map_err(AppError::from)?;
+        retrieval::corpus_index(&args.corpus, root.chunking(), None).map_err(AppError::from)?;
     let model = with_interrupt(root.load_model(&Stderr::new()))
         .await?
         .map_err(AppError::from)?;

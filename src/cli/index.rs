@@ -10,6 +10,7 @@ use super::args::FormatArg;
 use super::progress;
 use crate::app::Root;
 use crate::error::AppError;
+use crate::index::dense::Mode;
 use crate::index::ingest::{self, Summary};
 use crate::index::loaders::RowFields;
 use crate::index::{Hit, KnowledgeIndex, SearchOptions};
@@ -33,6 +34,11 @@ pub enum IndexCommand {
         /// Also remove indexed files under the given directories that no longer exist
         #[arg(long)]
         prune: bool,
+        /// Give every chunk an embedding vector (dense retrieval), embedding
+        /// the chunks already indexed too; once on, later adds keep it on
+        /// [setting: index.embeddings]
+        #[arg(long)]
+        embeddings: bool,
         #[command(flatten)]
         rows: CliRowFields,
     },
@@ -62,11 +68,20 @@ pub enum IndexCommand {
         /// Parse QUERY with tantivy's query syntax (fields, phrases, +/-)
         #[arg(long)]
         syntax: bool,
+        /// Ranking: auto (hybrid where the index has vectors), lexical (BM25),
+        /// dense (vectors) or hybrid (both, fused) [setting: retrieval.mode]
+        #[arg(long, value_name = "MODE", value_parser = ["auto", "lexical", "dense", "hybrid"])]
+        mode: Option<String>,
         #[arg(long, short = 'f', value_enum)]
         format: Option<FormatArg>,
     },
     /// Re-read every indexed file into a fresh index (after a lore upgrade, or when it is damaged)
-    Rebuild,
+    Rebuild {
+        /// Give the rebuilt index embedding vectors, by index.embedding_model
+        /// (also the way to change an index's embedding model)
+        #[arg(long)]
+        embeddings: bool,
+    },
 }
 
 /// `--text-field/--id-field/--title-field/--label-field`: [`RowFields`]
@@ -114,7 +129,12 @@ pub fn run(app: &Root, args: IndexArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| app.settings.settings.index.name.clone());
     crate::index::store::check_name(&name).map_err(AppError::from)?;
     match args.command {
-        IndexCommand::Add { paths, prune, rows } => add(app, &name, &paths, prune, rows.into()),
+        IndexCommand::Add {
+            paths,
+            prune,
+            embeddings,
+            rows,
+        } => add(app, &name, &paths, prune, embeddings, rows.into()),
         IndexCommand::Rm { paths } => {
             let idx = KnowledgeIndex::open(&root, &name, false).map_err(AppError::from)?;
             let gone = ingest::remove(&idx, &paths).map_err(AppError::from)?;
@@ -137,9 +157,12 @@ pub fn run(app: &Root, args: IndexArgs) -> anyhow::Result<()> {
             query,
             k,
             syntax,
+            mode,
             format,
         } => {
-            let idx = KnowledgeIndex::open(&root, &name, false).map_err(AppError::from)?;
+            let mut idx = KnowledgeIndex::open(&root, &name, false).map_err(AppError::from)?;
+            let mode = mode.as_deref().and_then(Mode::parse);
+            app.prepare_search(&mut idx, mode, &progress::Stderr::new())?;
             let opts = SearchOptions {
                 limit: k,
                 syntax,
@@ -153,13 +176,21 @@ pub fn run(app: &Root, args: IndexArgs) -> anyhow::Result<()> {
                 format.map_or(OutputFormat::Text, Into::into),
             )
         }
-        IndexCommand::Rebuild => {
+        IndexCommand::Rebuild { embeddings } => {
             let bar = progress::ingest_bar();
             let mut progress = |done: usize, total: usize, _bytes: u64, _chunks: usize| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             };
-            let opts = app.add_options(RowFields::default(), false);
+            let mut opts = app.add_options(RowFields::default(), false);
+            // The model the index records, unless asked for vectors anew
+            // (which may change the model).
+            let recorded =
+                crate::index::store::recorded_manifest(&KnowledgeIndex::dir_for(&root, &name))
+                    .and_then(|m| m.embeddings)
+                    .map(|e| e.model)
+                    .filter(|_| !embeddings);
+            opts.dense = app.dense_spec(recorded, embeddings)?;
             let summary =
                 ingest::rebuild(&root, &name, &opts, &mut progress).map_err(AppError::from)?;
             bar.finish_and_clear();
@@ -174,11 +205,13 @@ fn add(
     name: &str,
     paths: &[PathBuf],
     prune: bool,
+    embeddings: bool,
     rows: RowFields,
 ) -> anyhow::Result<()> {
     let root = app.settings.settings.indexes_dir();
     let (files, walk_skips) = ingest::expand_all(paths).map_err(AppError::from)?;
-    let idx = KnowledgeIndex::open(&root, name, true).map_err(AppError::from)?;
+    let mut idx = KnowledgeIndex::open(&root, name, true).map_err(AppError::from)?;
+    app.prepare_write(&mut idx, embeddings)?;
     let opts = app.add_options(rows, prune);
     let prune_under: Vec<PathBuf> = paths
         .iter()
@@ -249,6 +282,20 @@ fn stats(root: &std::path::Path, name: &str, format: Option<FormatArg>) -> anyho
         writeln!(out, "text:           {:.1} MB", s.text_bytes as f64 / 1e6)?;
         writeln!(out, "on disk:        {:.1} MB", s.disk_bytes as f64 / 1e6)?;
         writeln!(out, "schema version: {}", s.schema_version)?;
+        match &s.embedding_model {
+            Some(m) => {
+                let share = s.vectors as f64 / (s.chunks.max(1)) as f64;
+                writeln!(out, "embeddings:     {m}")?;
+                writeln!(
+                    out,
+                    "vectors:        {} of {} chunks ({:.0}%)",
+                    s.vectors,
+                    s.chunks,
+                    share * 100.0
+                )?;
+            }
+            None => writeln!(out, "embeddings:     none (lexical search only)")?,
+        }
     } else {
         writeln!(out, "{}", serde_json::to_string(&s)?)?;
     }
@@ -280,13 +327,21 @@ fn styled_output() -> bool {
 fn print_hits(index: &str, query: &str, hits: &[Hit], format: OutputFormat) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let hit_json = |h: &Hit| {
-        json!({
+        let mut v = json!({
             "score": h.score, "coverage": h.coverage, "path": h.path, "key": h.key, "title": h.title,
             "headings": h.headings, "lines": [h.lines.0, h.lines.1],
             "bytes": [h.bytes.0, h.bytes.1], "snippet": h.snippet,
             "highlights": h.highlights.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
             "label": h.label,
-        })
+        });
+        // Present only where the search used vectors, as in `Hit`'s serde.
+        if let Some(s) = h.similarity {
+            v["similarity"] = json!(s);
+        }
+        if let Some(f) = h.fused {
+            v["fused"] = json!(f);
+        }
+        v
     };
     match format {
         OutputFormat::Json => {
@@ -318,7 +373,11 @@ fn print_hits(index: &str, query: &str, hits: &[Hit], format: OutputFormat) -> a
                 } else {
                     format!("  > {}", h.headings)
                 };
-                writeln!(out, "{}. [{:.2}] {location}{heading}", i + 1, h.score)?;
+                let score = match h.similarity {
+                    Some(sim) => format!("{:.2} sim {sim:.2}", h.score),
+                    None => format!("{:.2}", h.score),
+                };
+                writeln!(out, "{}. [{score}] {location}{heading}", i + 1)?;
                 let snippet = if styled {
                     bold_highlights(&h.snippet, &h.highlights)
                 } else {

@@ -4,6 +4,7 @@
 //! `gguf`): the rest of lore sends [`ChatMessage`]s with [`GenParams`] and
 //! reads [`Event`]s.
 
+pub mod embed;
 pub mod gguf;
 pub mod spec;
 

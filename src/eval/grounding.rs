@@ -97,6 +97,10 @@ pub fn read_probes(on: &Path, off: &Path) -> Result<Vec<Probe>, EvalError> {
 pub struct RuleRow {
     pub min_score: f32,
     pub min_coverage: f32,
+    /// Absent where similarity plays no part (a lexical index, or a rule
+    /// that leaves it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f32>,
     /// Off-topic questions that passages were found for (and a model would
     /// have been asked).
     pub false_found: f64,
@@ -136,10 +140,8 @@ pub fn sweep(
                     (true, true) => miss += 1,
                     (true, false) => {
                         let want = p.article.as_deref().unwrap_or("\u{0}");
-                        article += h
-                            .iter()
-                            .any(|x| x.score >= rule.min_score && x.path.ends_with(want))
-                            as usize;
+                        article +=
+                            rule.admit(h.clone()).iter().any(|x| x.path.ends_with(want)) as usize;
                     }
                     (false, false) => {
                         ff += 1;
@@ -151,6 +153,7 @@ pub fn sweep(
             RuleRow {
                 min_score: rule.min_score,
                 min_coverage: rule.min_coverage,
+                min_similarity: Some(rule.min_similarity).filter(|s| s.is_finite()),
                 false_found: ratio(ff, off),
                 false_found_zh: ratio(ff_zh, off_zh),
                 miss: ratio(miss, on),
@@ -160,14 +163,25 @@ pub fn sweep(
         .collect())
 }
 
-/// The thresholds `lore eval grounding` reports beside the configured one.
-pub fn grid() -> Vec<Relevance> {
+/// The thresholds `lore eval grounding` reports beside the configured
+/// one: BM25 score and coverage alone, and where the index has vectors,
+/// the configured pair with each similarity threshold.
+pub fn grid(configured: Relevance, dense: bool) -> Vec<Relevance> {
     let mut out = Vec::new();
     for min_score in [0.0, 2.0, 3.0, 4.0] {
         for min_coverage in [0.0, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6] {
             out.push(Relevance {
                 min_score,
                 min_coverage,
+                min_similarity: f32::INFINITY,
+            });
+        }
+    }
+    if dense {
+        for min_similarity in [0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 2.0] {
+            out.push(Relevance {
+                min_similarity,
+                ..configured
             });
         }
     }
@@ -195,8 +209,15 @@ impl super::Report for GroundingReport {
                 r.false_found, r.false_found_zh, r.miss, r.article_found
             )
         };
-        let label =
-            |r: &RuleRow| format!("score>={:.1} coverage>={:.2}", r.min_score, r.min_coverage);
+        let label = |r: &RuleRow| {
+            let sim = r
+                .min_similarity
+                .map_or(String::new(), |s| format!(" or similarity>={s:.2}"));
+            format!(
+                "score>={:.1} coverage>={:.2}{sim}",
+                r.min_score, r.min_coverage
+            )
+        };
         let mut rows = vec![
             ("on-topic questions".into(), self.on_topic.to_string()),
             ("off-topic questions".into(), self.off_topic.to_string()),
@@ -229,9 +250,20 @@ pub fn report(
     let old = Relevance {
         min_score: 3.0,
         min_coverage: 0.0,
+        min_similarity: f32::INFINITY,
+    };
+    let dense = index.has_embedder();
+    let configured = if dense {
+        configured
+    } else {
+        // Without vectors no hit has a similarity: the threshold is moot.
+        Relevance {
+            min_similarity: f32::INFINITY,
+            ..configured
+        }
     };
     let mut rules = vec![configured, old];
-    rules.extend(grid());
+    rules.extend(grid(configured, dense));
     let mut rows = sweep(index, probes, k, &rules)?;
     let grid = rows.split_off(2);
     Ok(GroundingReport {

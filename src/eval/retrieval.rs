@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::grounding::Relevance;
 use crate::index::chunk::ChunkOptions;
+use crate::index::dense::{Dense, Fusion, Mode};
 use crate::index::loaders::{self, RowFields};
 use crate::index::store::{Boosts, KnowledgeIndex, SearchOptions};
 
@@ -28,6 +29,14 @@ pub(crate) fn input_err(path: &Path, message: impl Into<String>) -> EvalError {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RetrievalReport {
+    pub mode: Mode,
+    /// Hybrid's dense weight where it differs from the settings' (a
+    /// `--dense-weights` column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense_weight: Option<f32>,
+    /// That column's fusion method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<&'static str>,
     pub corpus_documents: usize,
     pub chunks: u64,
     pub queries: usize,
@@ -44,11 +53,21 @@ pub struct RetrievalReport {
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub index_seconds: f64,
+    /// Chunks embedded per second while indexing, with vectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedded_per_second: Option<f64>,
 }
 
 impl super::Report for RetrievalReport {
     fn rows(&self) -> Vec<(String, String)> {
-        vec![
+        let mut rows = vec![
+            (
+                "mode".into(),
+                match (self.fusion, self.dense_weight) {
+                    (Some(f), Some(w)) => format!("{} {f} d={w}", self.mode.as_str()),
+                    _ => self.mode.as_str().to_string(),
+                },
+            ),
             ("corpus documents".into(), self.corpus_documents.to_string()),
             ("chunks".into(), self.chunks.to_string()),
             ("queries".into(), self.queries.to_string()),
@@ -71,7 +90,52 @@ impl super::Report for RetrievalReport {
                 format!("{:.2} ms", self.latency_p99_ms),
             ),
             ("indexing".into(), format!("{:.2} s", self.index_seconds)),
-        ]
+        ];
+        if let Some(r) = self.embedded_per_second {
+            rows.push(("  embedding".into(), format!("{r:.1} chunks/s")));
+        }
+        rows
+    }
+}
+
+/// Reports of several modes on one corpus, printed side by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReports {
+    pub modes: Vec<RetrievalReport>,
+}
+
+impl super::ReportValue for ModeReports {
+    fn value(&self) -> std::io::Result<serde_json::Value> {
+        // One mode: the report itself, as before modes existed.
+        match self.modes.as_slice() {
+            [one] => serde_json::to_value(one),
+            _ => serde_json::to_value(self),
+        }
+        .map_err(std::io::Error::other)
+    }
+
+    fn table(&self) -> Vec<(String, String)> {
+        use super::Report;
+        let columns: Vec<Vec<(String, String)>> = self.modes.iter().map(|r| r.rows()).collect();
+        let Some(first) = columns.first() else {
+            return Vec::new();
+        };
+        let width = columns
+            .iter()
+            .flatten()
+            .map(|(_, v)| v.chars().count() + 2)
+            .max()
+            .unwrap_or(0)
+            .max(12);
+        (0..first.len())
+            .map(|i| {
+                let cells: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("{:<width$}", c.get(i).map_or("", |r| r.1.as_str())))
+                    .collect();
+                (first[i].0.clone(), cells.join("").trim_end().to_string())
+            })
+            .collect()
     }
 }
 
@@ -219,6 +283,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn corpus_index(
     corpus: &Path,
     chunking: ChunkOptions,
+    dense: Option<Dense>,
 ) -> Result<(KnowledgeIndex, usize, String), EvalError> {
     let bytes = std::fs::read(corpus).map_err(|e| input_err(corpus, e.to_string()))?;
     let rows = RowFields {
@@ -230,7 +295,7 @@ pub fn corpus_index(
     let docs =
         loaders::load(corpus, &bytes, &rows).map_err(|e| input_err(corpus, e.to_string()))?;
     let source = corpus.display().to_string();
-    let idx = KnowledgeIndex::in_memory("eval", &source, &docs, chunking)?;
+    let idx = KnowledgeIndex::in_memory_with("eval", &source, &docs, chunking, dense)?;
     Ok((idx, docs.len(), format!("{source}#")))
 }
 
@@ -241,30 +306,78 @@ pub struct Scoring {
     pub relevance: Relevance,
 }
 
-/// Builds a temporary index of `corpus` and scores every query that has
-/// relevance judgements.
+/// What to evaluate: the data set's files and how much of it.
+pub struct DataSet<'a> {
+    pub corpus: &'a Path,
+    pub queries: &'a Path,
+    pub qrels: &'a Path,
+    pub k: usize,
+    pub limit: Option<usize>,
+}
+
+/// A column of the report: a mode, and for hybrid a fusion other than
+/// the index's.
+pub type Variant = (Mode, Option<Fusion>);
+
+/// Builds a temporary index of the corpus (with vectors by `dense`'s
+/// model, when given) and scores every query that has relevance
+/// judgements, once per variant.
 pub fn retrieval(
-    corpus: &Path,
-    queries: &Path,
-    qrels: &Path,
-    k: usize,
-    limit: Option<usize>,
+    data: &DataSet<'_>,
+    modes: &[Variant],
     scoring: Scoring,
     chunking: ChunkOptions,
+    dense: Option<Dense>,
+) -> Result<ModeReports, EvalError> {
+    let queries = read_queries(data.queries)?;
+    let qrels = read_qrels(data.qrels)?;
+    let with_vectors = dense.is_some();
+    let started = Instant::now();
+    let (idx, documents, prefix) = corpus_index(data.corpus, chunking, dense)?;
+    let index_seconds = started.elapsed().as_secs_f64();
+    let embedded_per_second =
+        with_vectors.then(|| idx.num_chunks() as f64 / index_seconds.max(1e-9));
+    let corpus = Corpus {
+        idx: &idx,
+        documents,
+        prefix: &prefix,
+        index_seconds,
+        embedded_per_second,
+    };
+    let modes = modes
+        .iter()
+        .map(|v| score_mode(&corpus, *v, &queries, &qrels, data, scoring))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ModeReports { modes })
+}
+
+/// The corpus's index and how it was built.
+struct Corpus<'a> {
+    idx: &'a KnowledgeIndex,
+    documents: usize,
+    prefix: &'a str,
+    index_seconds: f64,
+    embedded_per_second: Option<f64>,
+}
+
+fn score_mode(
+    corpus: &Corpus<'_>,
+    (mode, fusion): Variant,
+    queries: &[(String, String)],
+    qrels: &HashMap<String, HashMap<String, f64>>,
+    data: &DataSet<'_>,
+    scoring: Scoring,
 ) -> Result<RetrievalReport, EvalError> {
     let Scoring { boosts, relevance } = scoring;
+    let (idx, prefix, k) = (corpus.idx, corpus.prefix, data.k);
     let score_only = Relevance {
         min_coverage: 0.0,
         ..relevance
     };
     let (mut refused, mut refused_by_score) = (0usize, 0usize);
-    let queries = read_queries(queries)?;
-    let qrels = read_qrels(qrels)?;
-    let started = Instant::now();
-    let (idx, documents, prefix) = corpus_index(corpus, chunking)?;
-    let index_seconds = started.elapsed().as_secs_f64();
-
     let opts = SearchOptions {
+        mode,
+        fusion,
         // Several chunks may come from one document; fetch more, keep the
         // best chunk of each.
         limit: k * 3,
@@ -278,7 +391,7 @@ pub fn retrieval(
     for (id, text) in queries
         .iter()
         .filter(|(id, _)| qrels.contains_key(id))
-        .take(limit.unwrap_or(usize::MAX))
+        .take(data.limit.unwrap_or(usize::MAX))
     {
         let t = Instant::now();
         let hits = idx.search(text, &opts)?;
@@ -288,7 +401,7 @@ pub fn retrieval(
         let mut seen = HashSet::new();
         let ranked: Vec<String> = hits
             .iter()
-            .map(|h| h.key.strip_prefix(&prefix).unwrap_or(&h.key).to_string())
+            .map(|h| h.key.strip_prefix(prefix).unwrap_or(&h.key).to_string())
             .filter(|d| seen.insert(d.clone()))
             .take(k)
             .collect();
@@ -303,7 +416,10 @@ pub fn retrieval(
     latencies.sort_by(|a, b| a.total_cmp(b));
     let avg = |x: f64| if n > 0 { x / n as f64 } else { 0.0 };
     Ok(RetrievalReport {
-        corpus_documents: documents,
+        mode: idx.resolve_mode(mode)?,
+        dense_weight: fusion.map(|f| f.dense),
+        fusion: fusion.map(|f| f.method.as_str()),
+        corpus_documents: corpus.documents,
         chunks: idx.num_chunks(),
         queries: n,
         k,
@@ -316,7 +432,8 @@ pub fn retrieval(
         not_found_rate_score_only: super::ratio(refused_by_score, n),
         latency_p50_ms: percentile(&latencies, 50.0),
         latency_p99_ms: percentile(&latencies, 99.0),
-        index_seconds,
+        index_seconds: corpus.index_seconds,
+        embedded_per_second: corpus.embedded_per_second,
     })
 }
 

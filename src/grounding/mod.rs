@@ -110,6 +110,10 @@ pub struct Relevance {
     /// Unlike a BM25 score it does not grow with the question's length or
     /// the index, so one threshold means the same everywhere.
     pub min_coverage: f32,
+    /// Where the search used vectors: the cosine similarity that makes a
+    /// passage relevant on its own (`retrieval.min_similarity`), which
+    /// finds paraphrases that share no rare word with the question.
+    pub min_similarity: f32,
 }
 
 impl Relevance {
@@ -117,26 +121,35 @@ impl Relevance {
     pub const ANY: Relevance = Relevance {
         min_score: f32::MIN,
         min_coverage: 0.0,
+        min_similarity: f32::MIN,
     };
 
     /// The hits kept: none unless one of them covers enough of the
     /// question; then every hit scoring at least `min_score`, so the
     /// passages that answer a part of the question stay with the one that
-    /// matched most of it.
+    /// matched most of it. A hybrid search's hits are all kept then: their
+    /// fused rank already weighs the words against the meaning, and a
+    /// paraphrase that shares no word has no BM25 score to pass.
     pub fn admit(&self, hits: Vec<Hit>) -> Vec<Hit> {
         if !self.found(&hits) {
             return Vec::new();
         }
         hits.into_iter()
-            .filter(|h| h.score >= self.min_score)
+            .filter(|h| h.score >= self.min_score || h.fused.is_some() || self.similar(h))
             .collect()
     }
 
     /// Whether `hits` hold anything relevant: a hit scoring `min_score`
-    /// that covers `min_coverage` of the question.
+    /// that covers `min_coverage` of the question, or one whose vector is
+    /// `min_similarity` close to the question's.
     pub fn found(&self, hits: &[Hit]) -> bool {
-        hits.iter()
-            .any(|h| h.score >= self.min_score && h.coverage >= self.min_coverage)
+        hits.iter().any(|h| {
+            (h.score >= self.min_score && h.coverage >= self.min_coverage) || self.similar(h)
+        })
+    }
+
+    fn similar(&self, h: &Hit) -> bool {
+        h.similarity.is_some_and(|s| s >= self.min_similarity)
     }
 }
 

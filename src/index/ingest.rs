@@ -23,6 +23,30 @@ pub struct AddOptions {
     pub prune: bool,
     pub max_file_bytes: u64,
     pub chunking: ChunkOptions,
+    /// The embedding model a rebuild gives the fresh index (an `add`
+    /// writes vectors when the index it is given has its model loaded).
+    pub dense: Option<DenseSpec>,
+}
+
+/// What a rebuilt index's embedding model is made from.
+#[derive(Clone)]
+pub struct DenseSpec {
+    pub embedder: std::sync::Arc<dyn super::dense::Embedder>,
+    pub fusion: super::dense::Fusion,
+}
+
+impl std::fmt::Debug for DenseSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DenseSpec")
+            .field("model", &self.embedder.name())
+            .finish()
+    }
+}
+
+impl DenseSpec {
+    pub fn build(&self) -> super::dense::Dense {
+        super::dense::Dense::new(self.embedder.clone(), self.fusion)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +69,9 @@ pub struct Summary {
     pub skipped: Vec<(PathBuf, String)>,
     pub chunks: usize,
     pub bytes: u64,
+    /// Chunks given an embedding vector, and the seconds that took.
+    pub embedded: usize,
+    pub embed_secs: f64,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -71,8 +98,18 @@ impl Summary {
             )
         };
         let secs = self.elapsed.as_secs_f64();
+        let embedded = if self.embedded > 0 {
+            format!(
+                "; embedded {} chunks in {:.1} s ({:.1} chunks/s)",
+                self.embedded,
+                self.embed_secs,
+                self.embedded as f64 / self.embed_secs.max(1e-9)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "added {}, updated {}, unchanged {}, removed {}, skipped {}; {} chunks, {:.1} MB in {:.2} s ({:.1} MB/s)",
+            "added {}, updated {}, unchanged {}, removed {}, skipped {}; {} chunks, {:.1} MB in {:.2} s ({:.1} MB/s){embedded}",
             self.added,
             self.updated,
             self.unchanged,
@@ -281,9 +318,18 @@ pub fn add(
     let mut writer = idx.writer()?;
     let mut summary = Summary::default();
     let mut bytes_done = 0u64;
+    let embedding = idx.has_embedder();
     for (i, path) in files.iter().enumerate() {
         let key = path.display().to_string();
-        let previous = writer.manifest.files.get(&key).cloned();
+        // A file indexed before its index had vectors is read again to
+        // embed it.
+        let previous = writer
+            .manifest
+            .files
+            .get(&key)
+            .filter(|p| !embedding || p.vectors >= p.chunks)
+            .cloned();
+        let existed = writer.manifest.files.contains_key(&key);
         let same_rows = |p: &FileEntry| p.rows == opts.rows;
         let (bytes, mtime) = match fetch(path, previous.as_ref(), opts) {
             Fetched::Bytes(bytes, mtime) => (bytes, mtime),
@@ -315,6 +361,7 @@ pub fn add(
                     FileEntry {
                         docs: p.docs,
                         chunks: p.chunks,
+                        vectors: p.vectors,
                         ..entry
                     },
                 );
@@ -325,18 +372,23 @@ pub fn add(
         }
         match loaders::load(path, &bytes, &opts.rows) {
             Ok(docs) => {
-                let n = writer.put_source(&key, &docs, entry, opts.chunking)?;
+                let before = summary.chunks;
+                // Embedding blocks at the batches it flushes: the bar moves
+                // on then, at the rate chunks are embedded.
+                let n = writer.put_source_with(&key, &docs, entry, opts.chunking, &mut |_| {
+                    progress(i, files.len(), bytes_done, before)
+                })?;
                 summary.chunks += n;
                 summary.bytes += bytes.len() as u64;
                 bytes_done += bytes.len() as u64;
-                if previous.is_some() {
+                if existed {
                     summary.updated += 1;
                 } else {
                     summary.added += 1;
                 }
             }
             Err(skip) => {
-                if previous.is_some() {
+                if existed {
                     writer.delete_source(&key);
                     summary.removed += 1;
                 }
@@ -365,6 +417,9 @@ pub fn add(
         }
     }
     writer.commit()?;
+    let (embedded, took) = writer.embedded();
+    summary.embedded = embedded;
+    summary.embed_secs = took.as_secs_f64();
     writer.finish()?;
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -491,7 +546,10 @@ fn rebuild_into(
     opts: &AddOptions,
     progress: &mut ProgressFn<'_>,
 ) -> Result<Summary, IngestError> {
-    let fresh = KnowledgeIndex::open_dir(name, tmp)?;
+    let mut fresh = KnowledgeIndex::open_dir(name, tmp)?;
+    if let Some(spec) = &opts.dense {
+        fresh.set_embedder(spec.build())?;
+    }
     let mut summary = Summary::default();
     // Files are grouped by their row options so each keeps its own.
     let mut groups: BTreeMap<String, (RowFields, Vec<PathBuf>)> = BTreeMap::new();
@@ -519,6 +577,8 @@ fn rebuild_into(
         summary.added += s.added;
         summary.chunks += s.chunks;
         summary.bytes += s.bytes;
+        summary.embedded += s.embedded;
+        summary.embed_secs += s.embed_secs;
         summary.skipped.extend(s.skipped);
     }
     // An empty manifest adds nothing; commit anyway so the fresh index

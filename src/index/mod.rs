@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod chunk;
+pub mod dense;
 pub mod ingest;
 pub mod loaders;
 pub mod store;

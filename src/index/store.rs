@@ -12,32 +12,40 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::TopDocs;
 use tantivy::directory::error::{LockError, OpenDirectoryError, OpenReadError};
 use tantivy::directory::{Directory, DirectoryLock, MmapDirectory, INDEX_WRITER_LOCK};
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
-    STORED, STRING,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, STORED,
+    STRING,
 };
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{
-    doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term,
-};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyError};
 
-use super::analysis::{self, cjk_only};
-use super::chunk::{self, ChunkOptions, LineIndex};
+use super::analysis;
+use super::chunk::ChunkOptions;
+use super::dense::{self, Dense, EmbeddingRecord, Mode};
 use super::loaders::{Document, RowFields};
+
+mod search;
+mod writer;
+
+pub use writer::Writer;
 
 /// Bumped whenever the schema or analyzers change; an index built with
 /// another version must be rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The copy of the last committed manifest, next to tantivy's files.
 pub const MANIFEST_COPY: &str = "manifest.json";
 
 const EN: &str = "lore_en";
 const CJK: &str = "lore_cjk";
+/// The fast field holding a chunk's embedding vector.
+const VEC: &str = "vec";
+/// Chunks embedded per call of the model.
+const EMBED_BATCH: usize = 64;
+/// How deep each ranking goes before fusion: a chunk ranked below this
+/// by one retriever still counts when the other ranks it high.
+const FUSION_POOL: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -66,6 +74,16 @@ pub enum IndexError {
     },
     #[error("invalid query: {0}")]
     Query(String),
+    #[error("index '{name}' has no embedding vectors; add them with `lore index add PATH --index {name} --embeddings`, or search with --mode lexical")]
+    NoVectors { name: String },
+    #[error("index '{name}' holds vectors of embedding model '{recorded}', not of '{given}'; use that model (index.embedding_model) or rebuild the index with `lore index rebuild --index {name}`")]
+    OtherModel {
+        name: String,
+        recorded: String,
+        given: String,
+    },
+    #[error("embedding model '{model}': {message}")]
+    Embedding { model: String, message: String },
 }
 
 fn damaged_remedy(name: &str, dir: &Path, rebuildable: bool) -> String {
@@ -103,6 +121,9 @@ pub fn check_name(name: &str) -> Result<(), IndexError> {
 pub struct Manifest {
     pub schema_version: u32,
     pub files: BTreeMap<String, FileEntry>,
+    /// The model of the chunks' vectors; none for a lexical-only index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<EmbeddingRecord>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -116,6 +137,13 @@ pub struct FileEntry {
     /// Row field names used for JSONL/CSV/TSV, kept for rebuilds.
     #[serde(default, skip_serializing_if = "is_default_rows")]
     pub rows: RowFields,
+    /// Chunks that have an embedding vector.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vectors: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn is_default_rows(r: &RowFields) -> bool {
@@ -136,6 +164,7 @@ struct Fields {
     line_start: Field,
     line_end: Field,
     label: Field,
+    vec: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -170,6 +199,7 @@ fn schema() -> (Schema, Fields) {
         line_start: b.add_u64_field("line_start", num()),
         line_end: b.add_u64_field("line_end", num()),
         label: b.add_text_field("label", STRING | STORED),
+        vec: b.add_bytes_field(VEC, FAST),
     };
     (b.build(), fields)
 }
@@ -206,6 +236,9 @@ pub struct SearchOptions {
     pub boosts: Boosts,
     /// Snippet length in characters; 0 for none.
     pub snippet_chars: usize,
+    pub mode: Mode,
+    /// Hybrid's fusion instead of the index's (evaluations compare them).
+    pub fusion: Option<dense::Fusion>,
 }
 
 impl Default for SearchOptions {
@@ -215,6 +248,8 @@ impl Default for SearchOptions {
             syntax: false,
             boosts: Boosts::default(),
             snippet_chars: 200,
+            mode: Mode::Auto,
+            fusion: None,
         }
     }
 }
@@ -242,6 +277,13 @@ pub struct Hit {
     /// The share of the query's idf weight this chunk holds (title,
     /// headings and body): what the not-found rule checks.
     pub coverage: f32,
+    /// Cosine similarity of the chunk's vector to the query's, where the
+    /// search used vectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+    /// The reciprocal-rank-fusion score a hybrid search ranked by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused: Option<f32>,
 }
 
 /// Counts for `lore index stats`.
@@ -255,6 +297,10 @@ pub struct Stats {
     pub text_bytes: u64,
     pub disk_bytes: u64,
     pub schema_version: u32,
+    /// The embedding model of the vectors, if the index has any.
+    pub embedding_model: Option<String>,
+    /// Chunks that have a vector.
+    pub vectors: u64,
 }
 
 /// A named index on disk.
@@ -266,6 +312,11 @@ pub struct KnowledgeIndex {
     f: Fields,
     /// False for in-memory indexes, which keep no manifest copy.
     on_disk: bool,
+    /// The embedding model, when loaded: new chunks get vectors, and
+    /// searches can use them.
+    dense: Option<Dense>,
+    /// What [`Mode::Auto`] means for this index (`retrieval.mode`).
+    default_mode: Mode,
 }
 
 impl KnowledgeIndex {
@@ -329,8 +380,20 @@ impl KnowledgeIndex {
         docs: &[Document],
         chunking: ChunkOptions,
     ) -> Result<KnowledgeIndex, IndexError> {
+        Self::in_memory_with(name, source, docs, chunking, None)
+    }
+
+    /// [`Self::in_memory`] with vectors from `dense`'s model.
+    pub fn in_memory_with(
+        name: &str,
+        source: &str,
+        docs: &[Document],
+        chunking: ChunkOptions,
+        dense: Option<Dense>,
+    ) -> Result<KnowledgeIndex, IndexError> {
         let (schema, _) = schema();
-        let idx = Self::from_index(name, Path::new(":memory:"), Index::create_in_ram(schema))?;
+        let mut idx = Self::from_index(name, Path::new(":memory:"), Index::create_in_ram(schema))?;
+        idx.dense = dense;
         let mut w = idx.writer()?;
         w.put_source(source, docs, FileEntry::default(), chunking)?;
         w.commit()?;
@@ -353,6 +416,8 @@ impl KnowledgeIndex {
             reader,
             f,
             on_disk: false,
+            dense: None,
+            default_mode: Mode::Auto,
         })
     }
 
@@ -377,8 +442,56 @@ impl KnowledgeIndex {
             .and_then(|p| serde_json::from_str(&p).ok())
             .unwrap_or(Manifest {
                 schema_version: SCHEMA_VERSION,
-                files: BTreeMap::new(),
+                ..Manifest::default()
             })
+    }
+
+    /// Loads `dense`'s model into this index: chunks written from now on
+    /// get vectors, and searches may use them. Refused when the index
+    /// already holds vectors of another model, which a query embedded by
+    /// this one could not be compared with.
+    pub fn set_embedder(&mut self, dense: Dense) -> Result<(), IndexError> {
+        if let Some(rec) = self.manifest().embeddings {
+            if rec.fingerprint != dense.embedder.fingerprint() {
+                return Err(IndexError::OtherModel {
+                    name: self.name.clone(),
+                    recorded: rec.model,
+                    given: dense.embedder.name().to_string(),
+                });
+            }
+        }
+        self.dense = Some(dense);
+        Ok(())
+    }
+
+    /// Whether the index's embedding model is loaded.
+    pub fn has_embedder(&self) -> bool {
+        self.dense.is_some()
+    }
+
+    /// What a search in [`Mode::Auto`] does here.
+    pub fn set_default_mode(&mut self, mode: Mode) {
+        self.default_mode = mode;
+    }
+
+    /// The mode a search in `mode` runs in here.
+    pub fn resolve_mode(&self, mode: Mode) -> Result<Mode, IndexError> {
+        // The model is loaded for searching only when the index has
+        // vectors (`prepare_search`), and for writing them.
+        let has_vectors = self.dense.is_some();
+        let mode = if mode == Mode::Auto {
+            self.default_mode
+        } else {
+            mode
+        };
+        match mode {
+            Mode::Auto if has_vectors && self.dense.is_some() => Ok(Mode::Hybrid),
+            Mode::Auto | Mode::Lexical => Ok(Mode::Lexical),
+            m if has_vectors && self.dense.is_some() => Ok(m),
+            _ => Err(IndexError::NoVectors {
+                name: self.name.clone(),
+            }),
+        }
     }
 
     /// Takes the single writer lock of this index.
@@ -392,6 +505,11 @@ impl KnowledgeIndex {
             writer,
             manifest: self.manifest(),
             pending: 0,
+            embedded: 0,
+            embed_time: std::time::Duration::ZERO,
+            queued: Vec::new(),
+            queued_sources: HashSet::new(),
+            failed: None,
         })
     }
 
@@ -426,166 +544,10 @@ impl KnowledgeIndex {
             text_bytes: manifest.files.values().map(|f| f.size).sum(),
             disk_bytes,
             schema_version: SCHEMA_VERSION,
+            embedding_model: manifest.embeddings.map(|e| e.model),
+            vectors: manifest.files.values().map(|f| f.vectors as u64).sum(),
         }
     }
-
-    /// Analyzer terms of `text` for `field`, in order, with positions.
-    fn terms(&self, field: Field, text: &str) -> Vec<(usize, String)> {
-        let Ok(mut analyzer) = self.index.tokenizer_for_field(field) else {
-            return Vec::new();
-        };
-        let mut stream = analyzer.token_stream(text);
-        let mut out = Vec::new();
-        while stream.advance() {
-            let t = stream.token();
-            out.push((t.position, t.text.clone()));
-        }
-        out
-    }
-
-    /// Builds the query for text typed by a person: every word of every
-    /// field OR-ed, so no input is a syntax error. Only term queries, so
-    /// tantivy's block-max WAND pruning applies.
-    pub fn build_query(
-        &self,
-        text: &str,
-        opts: &SearchOptions,
-    ) -> Result<Box<dyn Query>, IndexError> {
-        if opts.syntax {
-            let mut parser = QueryParser::for_index(
-                &self.index,
-                vec![self.f.title, self.f.headings, self.f.body, self.f.body_cjk],
-            );
-            parser.set_field_boost(self.f.title, opts.boosts.title);
-            parser.set_field_boost(self.f.headings, opts.boosts.headings);
-            let q = parser
-                .parse_query(text)
-                .map_err(|e| IndexError::Query(e.to_string()))?;
-            return Ok(q);
-        }
-        let b = opts.boosts;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut add_terms = |field: Field, terms: &[(usize, String)], boost: f32| {
-            let mut seen = HashSet::new();
-            for (_, t) in terms {
-                if boost > 0.0 && seen.insert(t.clone()) {
-                    let q = TermQuery::new(
-                        Term::from_field_text(field, t),
-                        IndexRecordOption::WithFreqs,
-                    );
-                    // BoostQuery hands its factor down to the term scorer,
-                    // which keeps tantivy's block-max WAND pruning.
-                    clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
-                }
-            }
-        };
-        let body_terms = self.terms(self.f.body, text);
-        add_terms(self.f.body, &body_terms, b.body);
-        add_terms(self.f.title, &self.terms(self.f.title, text), b.title);
-        add_terms(
-            self.f.headings,
-            &self.terms(self.f.headings, text),
-            b.headings,
-        );
-        add_terms(
-            self.f.body_cjk,
-            &self.terms(self.f.body_cjk, &cjk_only(text)),
-            b.body,
-        );
-        Ok(Box::new(BooleanQuery::new(clauses)))
-    }
-
-    /// Searches for `text`; the best chunks first.
-    pub fn search(&self, text: &str, opts: &SearchOptions) -> Result<Vec<Hit>, IndexError> {
-        let query = self.build_query(text, opts)?;
-        let searcher = self.reader.searcher();
-        let top = searcher
-            .search(
-                &*query,
-                &TopDocs::with_limit(opts.limit.max(1)).order_by_score(),
-            )
-            .map_err(|e| self.tantivy_err(e))?;
-        let snippets = if opts.snippet_chars > 0 {
-            let mut g = SnippetGenerator::create(&searcher, &*query, self.f.body)
-                .map_err(|e| self.tantivy_err(e))?;
-            g.set_max_num_chars(opts.snippet_chars);
-            Some(g)
-        } else {
-            None
-        };
-        let weights = self.query_weights(&searcher, text);
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr).map_err(|e| self.tantivy_err(e))?;
-            let text_of = |f: Field| {
-                doc.get_first(f)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let num = |f: Field| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0);
-            let body = text_of(self.f.body);
-            let (snippet, highlights) = match &snippets {
-                Some(g) => {
-                    let s = g.snippet(&body);
-                    if s.fragment().is_empty() {
-                        (first_chars(&body, opts.snippet_chars), Vec::new())
-                    } else {
-                        (s.fragment().to_string(), s.highlighted().to_vec())
-                    }
-                }
-                None => (String::new(), Vec::new()),
-            };
-            let label = text_of(self.f.label);
-            let held = analysis::Terms::of(&format!(
-                "{}\n{}\n{body}",
-                text_of(self.f.title),
-                text_of(self.f.headings)
-            ));
-            let coverage = analysis::coverage(&weights, &held.set());
-            hits.push(Hit {
-                score,
-                path: text_of(self.f.source),
-                key: text_of(self.f.key),
-                title: text_of(self.f.title),
-                headings: text_of(self.f.headings),
-                ordinal: num(self.f.ordinal),
-                lines: (num(self.f.line_start), num(self.f.line_end)),
-                bytes: (num(self.f.byte_start), num(self.f.byte_end)),
-                text: body,
-                snippet,
-                highlights,
-                label: (!label.is_empty()).then_some(label),
-                coverage,
-            });
-        }
-        Ok(hits)
-    }
-
-    /// The query's terms weighted by their idf in this index (body fields).
-    fn query_weights(&self, searcher: &tantivy::Searcher, text: &str) -> Vec<analysis::Weighted> {
-        let docs = searcher.num_docs();
-        analysis::Terms::of(text)
-            .unique()
-            .into_iter()
-            .filter(|(cjk, term)| !analysis::is_general(*cjk, term))
-            .map(|(cjk, term)| {
-                let field = if cjk { self.f.body_cjk } else { self.f.body };
-                let df = searcher
-                    .doc_freq(&Term::from_field_text(field, term))
-                    .unwrap_or(0);
-                analysis::Weighted {
-                    cjk,
-                    term: term.to_string(),
-                    idf: analysis::idf(df, docs),
-                }
-            })
-            .collect()
-    }
-}
-
-fn first_chars(text: &str, n: usize) -> String {
-    text.chars().take(n).collect()
 }
 
 /// The writer lock of an index directory, held until dropped.
@@ -740,124 +702,6 @@ fn other_version(index_root: &Path) -> Option<u32> {
         .max()
 }
 
-/// The single writer of an index. Changes become visible, with the
-/// manifest, at [`Writer::commit`].
-pub struct Writer<'a> {
-    idx: &'a KnowledgeIndex,
-    writer: IndexWriter,
-    pub manifest: Manifest,
-    pending: usize,
-}
-
-impl Writer<'_> {
-    /// Deletes every chunk that came from `source`.
-    pub fn delete_source(&mut self, source: &str) {
-        self.writer
-            .delete_term(Term::from_field_text(self.idx.f.source, source));
-        self.manifest.files.remove(source);
-    }
-
-    /// Replaces the chunks of `source` with those of `docs`; returns the
-    /// number of chunks written.
-    pub fn put_source(
-        &mut self,
-        source: &str,
-        docs: &[Document],
-        entry: FileEntry,
-        chunking: ChunkOptions,
-    ) -> Result<usize, IndexError> {
-        self.delete_source(source);
-        let f = self.idx.f;
-        let mut chunks = 0;
-        for d in docs {
-            let lines = LineIndex::new(&d.text);
-            for (ordinal, c) in chunk::chunk(&d.text, d.markup, chunking)
-                .into_iter()
-                .enumerate()
-            {
-                let body = &d.text[c.range.clone()];
-                let (l0, l1) = lines.lines(&c.range);
-                let mut document = doc!(
-                    f.source => source,
-                    f.key => d.key.as_str(),
-                    f.title => d.title.as_str(),
-                    f.headings => c.headings.join(" > "),
-                    f.body => body,
-                    f.body_cjk => cjk_only(body),
-                    f.ordinal => ordinal as u64,
-                    f.byte_start => c.range.start as u64,
-                    f.byte_end => c.range.end as u64,
-                    f.line_start => l0 as u64,
-                    f.line_end => l1 as u64,
-                );
-                if let Some(label) = &d.label {
-                    document.add_text(f.label, label);
-                }
-                self.writer
-                    .add_document(document)
-                    .map_err(|e| self.idx.tantivy_err(e))?;
-                chunks += 1;
-            }
-        }
-        self.pending += chunks;
-        self.manifest.files.insert(
-            source.to_string(),
-            FileEntry {
-                docs: docs.len(),
-                chunks,
-                ..entry
-            },
-        );
-        Ok(chunks)
-    }
-
-    /// Updates a file's recorded mtime without touching its chunks.
-    pub fn touch(&mut self, source: &str, entry: FileEntry) {
-        self.manifest.files.insert(source.to_string(), entry);
-    }
-
-    /// Commits the changes and the manifest atomically.
-    pub fn commit(&mut self) -> Result<(), IndexError> {
-        self.manifest.schema_version = SCHEMA_VERSION;
-        let payload = serde_json::to_string(&self.manifest).map_err(|e| {
-            self.idx
-                .other_err(format!("cannot record the manifest: {e}"))
-        })?;
-        let mut prepared = self
-            .writer
-            .prepare_commit()
-            .map_err(|e| self.idx.tantivy_err(e))?;
-        prepared.set_payload(&payload);
-        prepared.commit().map_err(|e| self.idx.tantivy_err(e))?;
-        self.pending = 0;
-        if self.idx.on_disk {
-            // The copy a rebuild falls back on when meta.json, and the
-            // payload in it, cannot be read. If lore dies right here it
-            // lags one commit behind: a rebuild from it would miss that
-            // commit's changes, which a later `add` brings back.
-            let path = self.idx.dir.join(MANIFEST_COPY);
-            crate::fs::write_atomic(&path, payload.as_bytes()).map_err(|e| {
-                self.idx
-                    .other_err(format!("cannot write {}: {e}", path.display()))
-            })?;
-        }
-        self.idx.reload()
-    }
-
-    /// Chunks added since the last commit.
-    pub fn pending(&self) -> usize {
-        self.pending
-    }
-
-    /// Waits for background merges; call before the process exits.
-    pub fn finish(self) -> Result<(), IndexError> {
-        let idx = self.idx;
-        self.writer
-            .wait_merging_threads()
-            .map_err(|e| idx.tantivy_err(e))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -895,7 +739,7 @@ mod tests {
             key: "a.md".into(),
             title: "A".into(),
             text: "Refunds take five days.".into(),
-            markup: chunk::Markup::Plain,
+            markup: crate::index::chunk::Markup::Plain,
             label: None,
         };
         let mut w = idx.writer().unwrap();
