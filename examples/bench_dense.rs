@@ -67,13 +67,9 @@ fn hashed(text: &str, dim: usize) -> Vec<f32> {
 }
 
 fn models_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("LORE_MODELS_DIR") {
-        return d.into();
-    }
-    let data = std::env::var("XDG_DATA_HOME")
+    std::env::var_os("LORE_MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".local/share"));
-    data.join("lore/models")
+        .unwrap_or_else(|| lore::settings::user_data_dir().join("models"))
 }
 
 fn field<'a>(line: &'a serde_json::Value, key: &str) -> &'a str {

@@ -66,8 +66,9 @@ impl Root {
     /// lives, and the name an index records for it.
     fn embedding_dir(&self, model: &str) -> Result<(String, PathBuf), AppError> {
         if let Some(entry) = Catalogue::builtin().embedding(model) {
-            let dir = self.settings.settings.models_dir().join(&entry.dir);
-            if !dir.join("config.json").exists() {
+            let models = self.settings.settings.models_dir();
+            let dir = entry.path(&models);
+            if !entry.is_installed(&models) {
                 return Err(AppError::new(
                     Exit::ModelLoad,
                     format!(

@@ -448,22 +448,6 @@ impl Dense {
             .position(addr.doc_id)
             .map(|i| vectors.cosine(i, query)))
     }
-
-    /// Live chunks that have a vector.
-    pub fn count(&self, searcher: &Searcher, field: &str) -> tantivy::Result<u64> {
-        let segments = self.segments(searcher, field)?;
-        Ok(segments
-            .iter()
-            .zip(searcher.segment_readers())
-            .map(|(v, r)| {
-                let alive = r.alive_bitset();
-                v.docs
-                    .iter()
-                    .filter(|d| alive.is_none_or(|a| a.is_alive(**d)))
-                    .count() as u64
-            })
-            .sum())
-    }
 }
 
 /// The `k` largest scores seen, kept in a bounded min-heap.

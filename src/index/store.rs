@@ -281,7 +281,7 @@ pub struct Hit {
     /// search used vectors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
-    /// The reciprocal-rank-fusion score a hybrid search ranked by.
+    /// The fused score a hybrid search ranked by (`retrieval.fusion`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fused: Option<f32>,
 }
@@ -485,9 +485,9 @@ impl KnowledgeIndex {
             mode
         };
         match mode {
-            Mode::Auto if has_vectors && self.dense.is_some() => Ok(Mode::Hybrid),
+            Mode::Auto if has_vectors => Ok(Mode::Hybrid),
             Mode::Auto | Mode::Lexical => Ok(Mode::Lexical),
-            m if has_vectors && self.dense.is_some() => Ok(m),
+            m if has_vectors => Ok(m),
             _ => Err(IndexError::NoVectors {
                 name: self.name.clone(),
             }),

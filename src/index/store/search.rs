@@ -1,7 +1,7 @@
 //! Searching an index: the query built from typed text, the lexical and
 //! dense rankings and their fusion, and the hits with their snippets.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
@@ -92,42 +92,47 @@ impl KnowledgeIndex {
         } else {
             limit
         };
-        let lexical: Vec<(f32, DocAddress)> = if mode == Mode::Dense {
+        // Both rankings as (chunk, score), best first.
+        let lexical: Vec<(DocAddress, f32)> = if mode == Mode::Dense {
             Vec::new()
         } else {
             searcher
                 .search(&*query, &TopDocs::with_limit(pool).order_by_score())
                 .map_err(|e| self.tantivy_err(e))?
+                .into_iter()
+                .map(|(s, a)| (a, s))
+                .collect()
         };
-        let (qvec, near) = match (&self.dense, mode) {
+        let (qvec, near): (_, Vec<(DocAddress, f32)>) = match (&self.dense, mode) {
             (Some(d), Mode::Dense | Mode::Hybrid) => {
                 let q = self.embed_query(d, text)?;
                 let near = d
                     .top(&searcher, VEC, &q, pool)
-                    .map_err(|e| self.tantivy_err(e))?;
+                    .map_err(|e| self.tantivy_err(e))?
+                    .into_iter()
+                    .map(|(s, a)| (a, s))
+                    .collect();
                 (Some(q), near)
             }
             _ => (None, Vec::new()),
         };
         let ranked: Vec<(DocAddress, Option<f32>)> = match mode {
-            Mode::Dense => near.iter().map(|(_, a)| (*a, None)).collect(),
+            Mode::Dense => near.iter().map(|(a, _)| (*a, None)).collect(),
             Mode::Hybrid => {
                 let f = opts
                     .fusion
                     .or(self.dense.as_ref().map(|d| d.fusion))
                     .unwrap_or_default();
-                let lex: Vec<(DocAddress, f32)> = lexical.iter().map(|(s, a)| (*a, *s)).collect();
-                let den: Vec<(DocAddress, f32)> = near.iter().map(|(s, a)| (*a, *s)).collect();
-                f.fuse(&lex, &den)
+                f.fuse(&lexical, &near)
                     .into_iter()
                     .take(limit)
                     .map(|(a, s)| (a, Some(s)))
                     .collect()
             }
-            _ => lexical.iter().map(|(_, a)| (*a, None)).collect(),
+            _ => lexical.iter().map(|(a, _)| (*a, None)).collect(),
         };
-        let bm25: std::collections::HashMap<DocAddress, f32> =
-            lexical.iter().map(|(s, a)| (*a, *s)).collect();
+        let bm25: HashMap<DocAddress, f32> = lexical.into_iter().collect();
+        let cosine: HashMap<DocAddress, f32> = near.into_iter().collect();
         let snippets = if opts.snippet_chars > 0 {
             let mut g = SnippetGenerator::create(&searcher, &*query, self.f.body)
                 .map_err(|e| self.tantivy_err(e))?;
@@ -139,8 +144,10 @@ impl KnowledgeIndex {
         let weights = self.query_weights(&searcher, text);
         let mut hits = Vec::with_capacity(ranked.len());
         for (addr, fused) in ranked {
-            let similarity = match (&self.dense, &qvec) {
-                (Some(d), Some(q)) => d
+            // Chunks the dense ranking did not reach are scored here.
+            let similarity = match (cosine.get(&addr), &self.dense, &qvec) {
+                (Some(c), _, _) => Some(*c),
+                (None, Some(d), Some(q)) => d
                     .similarity(&searcher, VEC, q, addr)
                     .map_err(|e| self.tantivy_err(e))?,
                 _ => None,
