@@ -15,6 +15,7 @@ mod dense;
 
 use crate::catalogue::{self, Catalogue};
 use crate::engine::gguf::{self, QuantType};
+use crate::engine::remote::{RemoteModel, RemoteOptions};
 use crate::engine::spec::SpecError;
 use crate::engine::{Engine, LoadOptions, ModelSpec};
 use crate::error::{AppError, Exit};
@@ -407,13 +408,52 @@ impl Root {
 
     /// Loads the configured model (making the default model first when
     /// needed).
+    /// With `model.endpoint` set, connects to that server instead.
     pub async fn load_model(&self, progress: &dyn Progress) -> Result<Model, ModelError> {
+        if let Some(opts) = self.remote_options()? {
+            progress.start(&format!("connecting to {}", opts.endpoint), 0);
+            let result = RemoteModel::connect(&opts).await;
+            progress.finish();
+            return Ok(Arc::new(result?));
+        }
+        Ok(Arc::new(self.load_engine(progress).await?))
+    }
+
+    /// Loads the configured local model (`lore serve` needs the engine
+    /// itself, not only the model interface).
+    pub async fn load_engine(&self, progress: &dyn Progress) -> Result<Engine, ModelError> {
         self.prepare_default_model(progress)?;
         let (spec, opts) = self.resolve_model(&self.settings.settings.model.path)?;
         progress.start(&format!("loading {}", spec.name()), 0);
         let result = Engine::load(&spec, &opts).await;
         progress.finish();
-        Ok(Arc::new(result?))
+        result
+    }
+
+    /// The remote engine's settings, when `model.endpoint` names one.
+    pub fn remote_options(&self) -> Result<Option<RemoteOptions>, ModelError> {
+        let m = &self.settings.settings.model;
+        let endpoint = m.endpoint.trim();
+        if endpoint.is_empty() {
+            return Ok(None);
+        }
+        let api_key = match m.api_key_env.trim() {
+            "" => None,
+            var => Some(std::env::var(var).map_err(|_| {
+                ModelError::Spec(format!(
+                    "model.api_key_env names {var}, which is not set in the environment"
+                ))
+            })?),
+        };
+        Ok(Some(RemoteOptions {
+            endpoint: endpoint.to_string(),
+            api_key,
+            model: Some(m.remote_model.trim())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            context: (m.context > 0).then_some(m.context as usize),
+            timeout: std::time::Duration::from_secs(m.timeout_s.max(1)),
+        }))
     }
 
     /// `/model SPEC` in the chat: resolves now, loads in the background,
@@ -424,6 +464,21 @@ impl Root {
             ..self.clone()
         };
         Arc::new(move |setting: &str| {
+            // The configured model is the remote engine when one is set;
+            // `/model NAME` still loads a local one.
+            let remote = root.remote_options().map_err(|e| e.to_string())?;
+            if let Some(opts) = remote.filter(|_| setting == root.settings.settings.model.path) {
+                let load = async move {
+                    RemoteModel::connect(&opts)
+                        .await
+                        .map(|m| Arc::new(m) as Model)
+                        .map_err(|e| e.to_string())
+                };
+                return Ok(PendingLoad {
+                    name: root.settings.settings.model.endpoint.clone(),
+                    load: Box::pin(load),
+                });
+            }
             root.prepare_model(setting, &Silent)
                 .map_err(|e| e.to_string())?;
             let (spec, opts) = root.resolve_model(setting).map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 //! Data flows one way:
 //!
 //! ```text
-//! cli / tui ──> app (settings → working objects, once)
+//! cli / tui / serve ──> app (settings → working objects, once)
 //!           ──> tasks (ask, chat, support, classify, run; the conversation service)
 //!           ──> grounding + index (passages, citations) and prompts (templates)
 //!           ──> model (the LanguageModel interface; engine = mistral.rs behind it)
@@ -31,6 +31,7 @@ pub mod output;
 pub mod progress;
 pub mod prompts;
 pub mod sample_kb;
+pub mod serve;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;

@@ -152,6 +152,8 @@ pub enum DeviceKind {
     Cpu,
     Cuda,
     Metal,
+    /// An OpenAI-compatible server (`--engine URL`).
+    Remote,
 }
 
 impl std::fmt::Display for DeviceKind {
@@ -160,6 +162,7 @@ impl std::fmt::Display for DeviceKind {
             DeviceKind::Cpu => "CPU",
             DeviceKind::Cuda => "CUDA",
             DeviceKind::Metal => "Metal",
+            DeviceKind::Remote => "a remote server",
         })
     }
 }
@@ -179,16 +182,30 @@ pub struct ModelInfo {
     pub native_tools: bool,
     #[serde(skip)]
     pub load_time: Duration,
+    /// Whether token counts are the model's own tokenizer's. A remote
+    /// server without a tokenize endpoint gets an estimate, and reports
+    /// say so.
+    #[serde(skip)]
+    pub exact_tokens: bool,
+    /// Whether [`GenParams::constraint`] is enforced. A remote server may
+    /// not support guided decoding; classify then says its label came from
+    /// free generation.
+    #[serde(skip)]
+    pub constraints: bool,
 }
 
 impl ModelInfo {
     /// The model facts that `--format json` reports carry.
     pub fn report_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "path": self.path,
             "name": self.name,
             "context_length": self.context_length,
-        })
+        });
+        if !self.exact_tokens {
+            json["token_counts"] = "estimated".into();
+        }
+        json
     }
 }
 

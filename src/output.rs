@@ -130,6 +130,15 @@ impl<W: Write> Sink for JsonSink<W> {
     }
 }
 
+/// A JSON report with the model facts added, as `--format json` and
+/// `lore serve` give it.
+pub fn with_model(info: &crate::model::ModelInfo, mut json: Value) -> Value {
+    json["model"] = info.report_json();
+    json["device"] = json!(info.device);
+    json["timings"]["load_s"] = json!(info.load_time.as_secs_f64());
+    json
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,17 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub support: SupportSettings,
     pub agent: AgentSettings,
+    pub serve: ServeSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServeSettings {
+    pub listen: String,
+    pub api_key_env: String,
+    pub parallel: u32,
+    pub max_queue: u32,
+    pub max_body_kb: u64,
+    pub grace_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +134,10 @@ pub struct ModelSettings {
     pub cpu: bool,
     pub chat_template: String,
     pub context: u32,
+    pub endpoint: String,
+    pub api_key_env: String,
+    pub remote_model: String,
+    pub timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,6 +17,11 @@ pub struct GlobalArgs {
     /// Run on the CPU even when a GPU is available [setting: model.cpu]
     #[arg(long, global = true)]
     pub cpu: bool,
+    /// Run against an OpenAI-compatible server at URL (`lore serve`,
+    /// llama.cpp, vLLM, ollama) instead of a local model [setting:
+    /// model.endpoint]
+    #[arg(long, global = true, value_name = "URL")]
+    pub engine: Option<String>,
     /// Print timings and engine logs on stderr
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
@@ -29,6 +34,9 @@ impl GlobalArgs {
         }
         if self.cpu {
             sources.flag("model.cpu", FlagValue::Bool(true), "--cpu");
+        }
+        if let Some(url) = &self.engine {
+            sources.flag("model.endpoint", FlagValue::Str(url.clone()), "--engine");
         }
     }
 }

@@ -109,11 +109,15 @@ pub async fn run(root: &Root, args: ChatArgs) -> anyhow::Result<()> {
     // Everything that may print (quantizing the default model, indexing the
     // sample knowledge base) happens now, before the screen is drawn.
     let progress = Stderr::new();
-    root.prepare_default_model(&progress)
-        .map_err(AppError::from)?;
-    // A model setting that names nothing fails now, with its exit code,
-    // rather than inside the screen.
-    root.resolve_model(&s.model.path).map_err(AppError::from)?;
+    // A remote engine is connected to inside the screen, like a local
+    // model is loaded there; its settings are checked now.
+    if root.remote_options().map_err(AppError::from)?.is_none() {
+        root.prepare_default_model(&progress)
+            .map_err(AppError::from)?;
+        // A model setting that names nothing fails now, with its exit
+        // code, rather than inside the screen.
+        root.resolve_model(&s.model.path).map_err(AppError::from)?;
+    }
     let index = root.open_index_or_warn(&progress);
     let services = root.services(FirstModel::Load(s.model.path.clone()), index)?;
     let agent = agent_parts(root, &args)?;

@@ -326,23 +326,7 @@ fn styled_output() -> bool {
 
 fn print_hits(index: &str, query: &str, hits: &[Hit], format: OutputFormat) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let hit_json = |h: &Hit| {
-        let mut v = json!({
-            "score": h.score, "coverage": h.coverage, "path": h.path, "key": h.key, "title": h.title,
-            "headings": h.headings, "lines": [h.lines.0, h.lines.1],
-            "bytes": [h.bytes.0, h.bytes.1], "snippet": h.snippet,
-            "highlights": h.highlights.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
-            "label": h.label,
-        });
-        // Present only where the search used vectors, as in `Hit`'s serde.
-        if let Some(s) = h.similarity {
-            v["similarity"] = json!(s);
-        }
-        if let Some(f) = h.fused {
-            v["fused"] = json!(f);
-        }
-        v
-    };
+    let hit_json = Hit::report_json;
     match format {
         OutputFormat::Json => {
             let hits: Vec<_> = hits.iter().map(hit_json).collect();

@@ -17,6 +17,7 @@ mod panic;
 mod progress;
 mod prompts;
 mod run;
+mod serve;
 mod sessions;
 mod stdio;
 mod support;
@@ -63,6 +64,8 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Put each input line under one label of a set
     Classify(classify::ClassifyArgs),
+    /// Serve the model over HTTP: OpenAI-compatible API and lore's tasks
+    Serve(serve::ServeArgs),
     /// List and convert model files
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -104,6 +107,7 @@ impl Command {
             Command::Run(a) => a.layer(sources),
             Command::Agent(a) => a.layer(sources),
             Command::Eval(e) => e.layer(sources),
+            Command::Serve(a) => a.layer(sources),
             _ => {}
         }
     }
@@ -197,6 +201,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(args) => agent::run(&root, args).await,
         Command::Ask(args) => ask::run(&root, args).await,
         Command::Classify(args) => classify::run(&root, args).await,
+        Command::Serve(args) => serve::run(&root, args).await,
         Command::Models(cmd) => models::run(&root, cmd),
         Command::Prompts(cmd) => prompts::run(&root, cmd),
         Command::Index(args) => index::run(&root, args),

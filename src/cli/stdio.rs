@@ -8,8 +8,6 @@ use std::path::Path;
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::error::{task_error, AppError, Exit};
 use crate::index::loaders::{looks_binary, SNIFF_BYTES};
 use crate::model::{min_tokens_over, ModelInfo};
@@ -226,13 +224,7 @@ pub fn finish<T>(
     }
 }
 
-/// A JSON report with the model facts added.
-pub fn with_model(info: &ModelInfo, mut json: serde_json::Value) -> serde_json::Value {
-    json["model"] = info.report_json();
-    json["device"] = json!(info.device);
-    json["timings"]["load_s"] = json!(info.load_time.as_secs_f64());
-    json
-}
+pub use crate::output::with_model;
 
 #[cfg(test)]
 mod tests {
@@ -284,6 +276,8 @@ mod tests {
             context_length: 100,
             native_tools: false,
             load_time: Duration::ZERO,
+            exact_tokens: true,
+            constraints: true,
         };
         // 99 tokens could fit; 100 leave no room for a reply.
         assert!(check_fits_bytes("the prompt", 99 * 128, &info).is_ok());

@@ -6,6 +6,8 @@
 
 pub mod embed;
 pub mod gguf;
+pub mod remote;
+pub mod serve;
 pub mod spec;
 
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use std::time::Instant;
 
 use either::Either;
 use mistralrs::{
-    GgufModelBuilder, ModelDType, RequestBuilder, Response, SamplingParams, StopTokens,
+    GgufModelBuilder, MistralRs, ModelDType, RequestBuilder, Response, SamplingParams, StopTokens,
     TextMessageRole, TextMessages, TextModelBuilder, TokenSource,
 };
 use tokio::sync::mpsc;
@@ -47,6 +49,9 @@ pub struct LoadOptions {
 #[derive(Clone)]
 pub struct Engine {
     model: Arc<mistralrs::Model>,
+    /// The engine under `model`, which `lore serve` hands to mistral.rs's
+    /// own OpenAI-compatible routes.
+    runner: Arc<MistralRs>,
     info: ModelInfo,
 }
 
@@ -99,8 +104,8 @@ impl Engine {
         let task_spec = spec.clone();
         let task_opts = opts.clone();
         let handle = tokio::spawn(async move { build(&task_spec, &task_opts).await });
-        let model = match handle.await {
-            Ok(Ok(model)) => model,
+        let runner = match handle.await {
+            Ok(Ok(runner)) => runner,
             Ok(Err(e)) => return Err(load_err(gguf::one_line(&format!("{e:#}")))),
             Err(join) => {
                 let message = if join.is_panic() {
@@ -111,6 +116,7 @@ impl Engine {
                 return Err(load_err(message));
             }
         };
+        let model = mistralrs::Model::new(runner.clone());
         let device = match model.config() {
             Ok(c) if c.device.is_cuda() => DeviceKind::Cuda,
             Ok(c) if c.device.is_metal() => DeviceKind::Metal,
@@ -120,6 +126,7 @@ impl Engine {
         let context_length = opts.context.map_or(own, |cap| cap.min(own));
         Ok(Engine {
             model: Arc::new(model),
+            runner,
             info: ModelInfo {
                 path: spec.display_path(),
                 name: spec.name(),
@@ -127,6 +134,8 @@ impl Engine {
                 context_length,
                 native_tools: template_renders_tools(spec, opts),
                 load_time: started.elapsed(),
+                exact_tokens: true,
+                constraints: true,
             },
         })
     }
@@ -480,7 +489,30 @@ fn build_request(
     request
 }
 
-async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs::Model> {
+/// The engine for `spec`. Built from the builders' pipelines rather than
+/// with their `build()`, which keeps the engine inside a `Model` where no
+/// server can reach it; this is the same assembly without callbacks.
+async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<Arc<MistralRs>> {
+    use mistralrs::model_builder_trait::{build_gguf_pipeline, build_text_pipeline};
+    let (pipeline, scheduler, add) = match builder(spec, opts) {
+        Either::Left(gguf) => build_gguf_pipeline(gguf).await?,
+        Either::Right(text) => build_text_pipeline(text).await?,
+    };
+    let engine = add.engine_config;
+    Ok(mistralrs::core::MistralRsBuilder::new(
+        pipeline,
+        scheduler,
+        engine.throughput_logging_enabled,
+        engine.search_embedding_model,
+    )
+    .with_no_kv_cache(engine.no_kv_cache)
+    .with_no_prefix_cache(engine.no_prefix_cache)
+    .with_prefix_cache_n(engine.prefix_cache_n)
+    .build()
+    .await)
+}
+
+fn builder(spec: &ModelSpec, opts: &LoadOptions) -> Either<GgufModelBuilder, TextModelBuilder> {
     let template = opts.chat_template.as_ref().map(|p| p.display().to_string());
     match spec {
         ModelSpec::Gguf { dir, file } => {
@@ -494,7 +526,7 @@ async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs
             if let Some(t) = template {
                 b = b.with_chat_template(t);
             }
-            b.build().await
+            Either::Left(b)
         }
         ModelSpec::Hub {
             id,
@@ -507,7 +539,7 @@ async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs
             if let Some(t) = template {
                 b = b.with_chat_template(t);
             }
-            b.build().await
+            Either::Left(b)
         }
         ModelSpec::Safetensors { .. } | ModelSpec::Hub { file: None, .. } => {
             let (id, local) = match spec {
@@ -530,7 +562,7 @@ async fn build(spec: &ModelSpec, opts: &LoadOptions) -> anyhow::Result<mistralrs
             if let Some(t) = template {
                 b = b.with_chat_template(t);
             }
-            b.build().await
+            Either::Right(b)
         }
     }
 }

@@ -121,6 +121,7 @@ mod tests {
             scores: None,
             gold: Some(gold.into()),
             truncated: false,
+            decided_by: crate::tasks::classify::DecidedBy::FirstToken,
         };
         let e = evaluate(&[r("a", "a"), r("a", "b"), r("b", "b"), r("b", "b")], &l);
         assert_eq!(e.accuracy, 0.75);

@@ -286,6 +286,28 @@ pub struct Hit {
     pub fused: Option<f32>,
 }
 
+impl Hit {
+    /// The hit as `lore index search --format json` and `lore serve`
+    /// report it: no chunk text, only the snippet.
+    pub fn report_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "score": self.score, "coverage": self.coverage, "path": self.path, "key": self.key,
+            "title": self.title, "headings": self.headings, "lines": [self.lines.0, self.lines.1],
+            "bytes": [self.bytes.0, self.bytes.1], "snippet": self.snippet,
+            "highlights": self.highlights.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
+            "label": self.label,
+        });
+        // Present only where the search used vectors, as in the serde form.
+        if let Some(s) = self.similarity {
+            v["similarity"] = serde_json::json!(s);
+        }
+        if let Some(f) = self.fused {
+            v["fused"] = serde_json::json!(f);
+        }
+        v
+    }
+}
+
 /// Counts for `lore index stats`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {

@@ -47,6 +47,8 @@ impl ScriptedModel {
                 context_length,
                 native_tools: false,
                 load_time: Duration::ZERO,
+                exact_tokens: true,
+                constraints: true,
             },
             replies: Mutex::new(VecDeque::new()),
             default_reply: "ok".into(),
@@ -54,6 +56,13 @@ impl ScriptedModel {
             stall_after: None,
             requests: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Counts tokens as a remote server without a chat tokenizer does:
+    /// reported as estimates.
+    pub fn estimated(mut self) -> ScriptedModel {
+        self.info.exact_tokens = false;
+        self
     }
 
     /// Queues the next reply.

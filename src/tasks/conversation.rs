@@ -510,10 +510,14 @@ impl ConversationService {
                     .count_tokens(&msgs)
                     .await
                     .map_err(|e| e.to_string())?;
+                let info = ctx.model.info();
+                // A remote server without a chat tokenizer gives an estimate.
+                let about = if info.exact_tokens { "" } else { "about " };
                 Ok::<_, String>(format!(
-                    "the next prompt would be {n} tokens ({} earlier messages, system prompt and input) of the model's {}-token context, before any retrieved passages",
+                    "the next prompt would be {about}{n} tokens ({} earlier messages, system prompt and input) of the model's {}-token context, before any retrieved passages{}",
                     turn.history.len(),
-                    ctx.model.info().context_length
+                    info.context_length,
+                    if info.exact_tokens { "" } else { " (estimated: the server has no chat tokenizer)" }
                 ))
             }
             .await;
@@ -742,6 +746,30 @@ mod tests {
                 Ok(Some(_)) => continue,
                 other => panic!("no note: {other:?}"),
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_says_when_the_count_is_an_estimate() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (model, estimated) in [
+            (ScriptedModel::new(4096), false),
+            (ScriptedModel::new(4096).estimated(), true),
+        ] {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (_, model) = testkit::model(model);
+            let service =
+                ConversationService::start(services(FirstModel::Loaded(model), tmp.path()), tx);
+            service.count_tokens(request(1, Mode::Chat, vec![], "hello"));
+            let note = loop {
+                match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                    Ok(Some(Notification::Note(n))) => break n,
+                    Ok(Some(_)) => continue,
+                    other => panic!("no note: {other:?}"),
+                }
+            };
+            assert_eq!(note.contains("about "), estimated, "{note}");
+            assert_eq!(note.contains("(estimated"), estimated, "{note}");
         }
     }
 

@@ -62,6 +62,21 @@ pub struct Classifier<'a> {
     pub calibration: Option<Vec<f64>>,
 }
 
+/// What picked an item's label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecidedBy {
+    /// The model's first-token probabilities (logprobs).
+    FirstToken,
+    /// Generation constrained to the label set.
+    Constrained,
+    /// Free generation mapped to a label: a remote server that returns no
+    /// logprobs and enforces no constraint.
+    Generated,
+    /// The nearest labelled examples' vote (`--method knn`).
+    Knn,
+}
+
 /// The result for one item.
 #[derive(Debug, Clone, Serialize)]
 pub struct Classified {
@@ -78,6 +93,7 @@ pub struct Classified {
     /// The text was cut to fit the context.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    pub decided_by: DecidedBy,
 }
 
 /// Tokens of the model's first-token distribution looked at.
@@ -156,6 +172,7 @@ impl Classifier<'_> {
         label: String,
         scores: Option<Vec<f64>>,
         truncated: bool,
+        decided_by: DecidedBy,
     ) -> Classified {
         let i = self.labels.iter().position(|l| l.name == label);
         Classified {
@@ -172,6 +189,7 @@ impl Classifier<'_> {
             label,
             gold: item.gold.clone(),
             truncated,
+            decided_by,
         }
     }
 
@@ -183,11 +201,11 @@ impl Classifier<'_> {
         };
         if self.method == Method::Knn {
             let (label, scores) = self.vote(&nearest);
-            return Ok(self.result(item, label, Some(scores), false));
+            return Ok(self.result(item, label, Some(scores), false, DecidedBy::Knn));
         }
         let examples: Vec<Example> = nearest.into_iter().map(|(e, _)| e).collect();
-        let (label, scores, truncated) = self.ask(&item.text, &examples).await?;
-        Ok(self.result(item, label, scores, truncated))
+        let (label, scores, truncated, by) = self.ask(&item.text, &examples).await?;
+        Ok(self.result(item, label, scores, truncated, by))
     }
 
     /// The label the `nearest` examples vote for, weighted by their scores,
@@ -218,13 +236,13 @@ impl Classifier<'_> {
 
     /// The model's label for `text`: from its first-token distribution when
     /// that decides, else by constrained generation. Returns the label, the
-    /// distribution (when any label was among the likely tokens) and
-    /// whether the text was cut to fit.
+    /// distribution (when any label was among the likely tokens), whether
+    /// the text was cut to fit, and what decided.
     async fn ask(
         &self,
         text: &str,
         examples: &[Example],
-    ) -> Result<(String, Option<Vec<f64>>, bool), TaskError> {
+    ) -> Result<(String, Option<Vec<f64>>, bool, DecidedBy), TaskError> {
         let Some(engine) = self.model else {
             return Err(TaskError::Input("the model method needs a model".into()));
         };
@@ -245,13 +263,19 @@ impl Classifier<'_> {
                     self.labels[best].name.clone(),
                     Some(scores.clone()),
                     truncated,
+                    DecidedBy::FirstToken,
                 ));
             }
         }
         let label = self
             .constrained(engine, &messages, scored.as_ref().map(|s| &s.0))
             .await?;
-        Ok((label, scored.map(|s| s.0), truncated))
+        let by = if engine.info().constraints {
+            DecidedBy::Constrained
+        } else {
+            DecidedBy::Generated
+        };
+        Ok((label, scored.map(|s| s.0), truncated, by))
     }
 
     /// Whether the model runs on a GPU (false without a model).

@@ -1,4 +1,4 @@
-use candle_core::{Device, Result};
+use candle_core::Result;
 use indexmap::IndexMap;
 use itertools::Itertools;
 use tracing::info;
@@ -131,17 +131,11 @@ impl PrefixCacheManagerV2 {
                 continue;
             };
 
-            let cache_device = match first_non_none {
-                KvCache::Normal { k, .. } => {
-                    k.all_data().as_ref().expect("No KV cache data").device()
-                }
-                KvCache::Rotating { k, .. } => {
-                    k.all_data().as_ref().expect("No KV cache data").device()
-                }
-                KvCache::Shared { .. } => continue,
-            };
-
-            if !matches!(cache_device, Device::Cpu) {
+            // lore patch (cpu-prefix-cache-bound): caches held on the CPU
+            // count as well. Nothing moves them anywhere, so a CPU-only
+            // engine otherwise kept every finished sequence's KV cache for
+            // ever, and a long-running server grew without bound.
+            if !matches!(first_non_none, KvCache::Shared { .. }) {
                 n_on_device += 1;
             }
         }
@@ -159,17 +153,9 @@ impl PrefixCacheManagerV2 {
                 continue;
             };
 
-            let cache_device = match first_non_none {
-                KvCache::Normal { k, .. } => {
-                    k.all_data().as_ref().expect("No KV cache data").device()
-                }
-                KvCache::Rotating { k, .. } => {
-                    k.all_data().as_ref().expect("No KV cache data").device()
-                }
-                KvCache::Shared { .. } => continue,
-            };
-
-            if !matches!(cache_device, Device::Cpu) {
+            // lore patch (cpu-prefix-cache-bound): the oldest go, wherever
+            // they are held.
+            if !matches!(first_non_none, KvCache::Shared { .. }) {
                 cache.cache.clear();
                 n_evicted += 1;
             }
