@@ -162,7 +162,7 @@ impl std::fmt::Display for DeviceKind {
             DeviceKind::Cpu => "CPU",
             DeviceKind::Cuda => "CUDA",
             DeviceKind::Metal => "Metal",
-            DeviceKind::Remote => "a remote server",
+            DeviceKind::Remote => "remote",
         })
     }
 }

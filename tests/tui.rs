@@ -402,6 +402,29 @@ fn a_chat_turn_on_the_default_model() {
     t.quit();
 }
 
+/// The chat against a resident `lore serve` (`--engine URL`): the status
+/// bar names the server's model on the remote device, and a turn streams.
+#[test]
+fn a_chat_turn_against_a_remote_engine() {
+    let server_env = TestEnv::new();
+    let served = common::serve::Served::lore(&server_env, &[], &[]);
+    let t = Tmux::start(&format!("chat -t 0 -n 8 --engine {}", served.url), 100, 30);
+    t.wait_for("the remote model to connect", 60, |s| {
+        status_line(s).contains("smollm2-135m · remote")
+    });
+    t.type_text("Say hello.");
+    t.keys(&["Enter"]);
+    t.wait_for("the reply and its speed", 120, |s| {
+        status_line(s).contains("tok/s")
+    });
+    t.quit();
+    assert!(
+        served.log().contains("lore: POST /v1/chat/completions 200"),
+        "{}",
+        served.log()
+    );
+}
+
 #[test]
 fn ctrl_c_cancels_a_reply_and_the_app_stays_usable_across_resizes() {
     let t = Tmux::start("chat -t 0 -n 400", 90, 28);

@@ -47,7 +47,7 @@ fn every_patch_is_marked_in_the_source_and_listed_in_the_readme() {
         }
     }
     assert_eq!(
-        patches, 5,
+        patches, 6,
         "vendor/patches holds a patch the test does not expect"
     );
 }

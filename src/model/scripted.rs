@@ -65,6 +65,12 @@ impl ScriptedModel {
         self
     }
 
+    /// Ignores constraints, as a remote server without guided decoding.
+    pub fn unconstrained(mut self) -> ScriptedModel {
+        self.info.constraints = false;
+        self
+    }
+
     /// Queues the next reply.
     pub fn reply(self, text: impl Into<String>) -> ScriptedModel {
         lock(&self.replies).push_back(text.into());

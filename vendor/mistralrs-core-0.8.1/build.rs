@@ -89,7 +89,12 @@ fn set_git_revision() {
         .unwrap_or_else(|| "unknown".to_string());
 
     println!("cargo:rustc-env=MISTRALRS_GIT_REVISION={commit}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
+    // lore patch (build-rerun): vendored, the crate has no .git of its own,
+    // and a rerun-if-changed on a missing file made cargo rebuild
+    // mistralrs-core (and everything above it) on every build.
+    if std::path::Path::new(".git/HEAD").exists() {
+        println!("cargo:rerun-if-changed=.git/HEAD");
+    }
     if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
         if let Some(ref_path) = head.strip_prefix("ref:") {
             let ref_path = ref_path.trim();

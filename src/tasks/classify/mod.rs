@@ -203,8 +203,16 @@ impl Classifier<'_> {
             let (label, scores) = self.vote(&nearest);
             return Ok(self.result(item, label, Some(scores), false, DecidedBy::Knn));
         }
-        let examples: Vec<Example> = nearest.into_iter().map(|(e, _)| e).collect();
+        let examples: Vec<Example> = nearest.iter().map(|(e, _)| e.clone()).collect();
         let (label, scores, truncated, by) = self.ask(&item.text, &examples).await?;
+        // A model that gave no usable first-token probabilities and cannot
+        // be constrained (a remote server without logprobs or guided
+        // decoding) only guessed; with labelled examples at hand, their
+        // vote is the better answer.
+        if by == DecidedBy::Generated && !nearest.is_empty() {
+            let (label, scores) = self.vote(&nearest);
+            return Ok(self.result(item, label, Some(scores), truncated, DecidedBy::Knn));
+        }
         Ok(self.result(item, label, scores, truncated, by))
     }
 
@@ -461,6 +469,28 @@ mod tests {
             sent[1].params.constraint.is_some(),
             "the fallback is constrained"
         );
+    }
+
+    #[tokio::test]
+    async fn without_logprobs_or_constraints_the_examples_vote() {
+        use crate::model::scripted::ScriptedModel;
+        let l = labels(&["billing", "bug"]);
+        let t = crate::tasks::testkit::template("classify");
+        // No distribution, and generation that ignores the label set.
+        let m = ScriptedModel::new(4096).unconstrained().reply("hmm");
+        let r = classifier(&m, &t, &l)
+            .classify(&item("charged twice"))
+            .await
+            .unwrap();
+        assert_eq!(r.decided_by, DecidedBy::Generated);
+        let ex =
+            Examples::from_tsv("billing\tI was charged twice\nbug\tit crashes\n", "t").unwrap();
+        let mut c = classifier(&m, &t, &l);
+        c.examples = Some(&ex);
+        c.k = 2;
+        let r = c.classify(&item("charged twice")).await.unwrap();
+        assert_eq!(r.decided_by, DecidedBy::Knn);
+        assert_eq!(r.label, "billing");
     }
 
     #[tokio::test]
