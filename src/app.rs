@@ -20,6 +20,7 @@ use crate::engine::spec::SpecError;
 use crate::engine::{Engine, LoadOptions, ModelSpec};
 use crate::error::{AppError, Exit};
 use crate::index::chunk::ChunkOptions;
+use crate::index::dense::Mode;
 use crate::index::ingest::{self, AddOptions};
 use crate::index::loaders::RowFields;
 use crate::index::KnowledgeIndex;
@@ -221,14 +222,36 @@ impl Root {
         name: &str,
         progress: &dyn Progress,
     ) -> Result<KnowledgeIndex, AppError> {
+        self.open_index_as(name, None, progress)
+    }
+
+    /// Whether [`Root::open_index`] finds `name`: an index on disk, or the
+    /// sample knowledge base it makes on first use.
+    pub fn index_available(&self, name: &str) -> bool {
+        let s = &self.settings.settings;
+        self.index_on_disk(name) || (name == "default" && s.index.sample_on_empty)
+    }
+
+    fn index_on_disk(&self, name: &str) -> bool {
+        let root = self.settings.settings.indexes_dir();
+        KnowledgeIndex::dir_for(&root, name)
+            .join("meta.json")
+            .exists()
+    }
+
+    /// [`Root::open_index`], searching in `mode` (`None`: `retrieval.mode`).
+    pub fn open_index_as(
+        &self,
+        name: &str,
+        mode: Option<Mode>,
+        progress: &dyn Progress,
+    ) -> Result<KnowledgeIndex, AppError> {
         let s = &self.settings.settings;
         let root = s.indexes_dir();
-        let exists = KnowledgeIndex::dir_for(&root, name)
-            .join("meta.json")
-            .exists();
-        if exists || name != "default" || !s.index.sample_on_empty {
+        let make_sample = name == "default" && s.index.sample_on_empty && !self.index_on_disk(name);
+        if !make_sample {
             let mut idx = KnowledgeIndex::open(&root, name, false)?;
-            self.prepare_search(&mut idx, None, progress)?;
+            self.prepare_search(&mut idx, mode, progress)?;
             return Ok(idx);
         }
         let dir = crate::settings::user_data_dir().join("sample-kb");
@@ -258,7 +281,7 @@ impl Root {
         let files = ingest::expand(std::slice::from_ref(&dir))?;
         let opts = self.add_options(RowFields::default(), false);
         ingest::add(&idx, &files, &[], &opts, &mut |_, _, _, _| {})?;
-        self.prepare_search(&mut idx, None, progress)?;
+        self.prepare_search(&mut idx, mode, progress)?;
         Ok(idx)
     }
 

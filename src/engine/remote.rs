@@ -254,14 +254,13 @@ impl RemoteModel {
                 .map(|n| n as usize)
                 .ok_or_else(|| ModelError::Request("the tokenize reply holds no count".into()));
         }
-        let mut total = ESTIMATE_TOKENS_PER_MESSAGE;
-        for m in messages {
-            total += ESTIMATE_TOKENS_PER_MESSAGE;
-            total += self
-                .text_tokens(&m.content)
-                .await
-                .map_err(ModelError::Request)?;
-        }
+        // One tokenize request for the whole prompt, not one per message.
+        let text: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        let mut total = self
+            .text_tokens(&text.join("\n"))
+            .await
+            .map_err(ModelError::Request)?;
+        total += ESTIMATE_TOKENS_PER_MESSAGE * (messages.len() + 1);
         if !tools.is_empty() {
             total += estimate(&serde_json::to_string(tools).unwrap_or_default());
         }

@@ -21,7 +21,7 @@ use crate::tasks::classify::{
 };
 use crate::tasks::{ask, NullSink, TaskError};
 
-type Shared_ = State<Arc<Shared>>;
+type ServeState = State<Arc<Shared>>;
 
 fn app_error(e: AppError) -> ApiError {
     let status = match e.exit {
@@ -43,13 +43,10 @@ fn task_error(e: TaskError) -> ApiError {
     ApiError::new(status, e.to_string())
 }
 
-/// 404 for an index that does not exist (the sample knowledge base
-/// behind "default" is made on first use, as for the CLI).
+/// 404 for an index that does not exist, before opening it (whose error
+/// would be a usage error, 400).
 fn missing_index(root: &crate::app::Root, name: &str) -> Option<Response> {
-    let s = &root.settings.settings;
-    let dir = crate::index::KnowledgeIndex::dir_for(&s.indexes_dir(), name);
-    let sample = name == "default" && s.index.sample_on_empty;
-    (!sample && !dir.join("meta.json").exists()).then(|| {
+    (!root.index_available(name)).then(|| {
         let e = crate::index::IndexError::Missing { name: name.into() };
         error(StatusCode::NOT_FOUND, e.to_string())
     })
@@ -65,7 +62,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ApiError> {
     })
 }
 
-pub(crate) async fn health(State(state): Shared_) -> Json<Value> {
+pub(crate) async fn health(State(state): ServeState) -> Json<Value> {
     let info = state.model.info();
     Json(json!({
         "status": "ok",
@@ -83,7 +80,7 @@ pub(crate) async fn health(State(state): Shared_) -> Json<Value> {
     }))
 }
 
-pub(crate) async fn models(State(state): Shared_) -> Json<Value> {
+pub(crate) async fn models(State(state): ServeState) -> Json<Value> {
     Json(json!({
         "object": "list",
         "data": [{
@@ -120,7 +117,7 @@ fn messages_from_wire(list: &[Value]) -> Result<Vec<ChatMessage>, String> {
 
 /// `{"text"}`: tokens of a plain text. `{"messages", "tools"?}`: the exact
 /// prompt size after the chat template, as generation counts it.
-pub(crate) async fn tokenize(State(state): Shared_, Json(body): Json<Value>) -> Response {
+pub(crate) async fn tokenize(State(state): ServeState, Json(body): Json<Value>) -> Response {
     let counted = if let Some(text) = body["text"].as_str() {
         state.model.count_text_tokens(text).await
     } else if let Some(list) = body["messages"].as_array() {
@@ -164,7 +161,7 @@ struct AskRequest {
 }
 
 /// `lore ask` over an index: the answer with its checked citations.
-pub(crate) async fn ask(State(state): Shared_, Json(body): Json<Value>) -> Response {
+pub(crate) async fn ask(State(state): ServeState, Json(body): Json<Value>) -> Response {
     let req: AskRequest = match parse(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -246,7 +243,7 @@ fn yes() -> bool {
 
 /// `lore classify`: one label of the set per item, with scores and what
 /// decided it.
-pub(crate) async fn classify(State(state): Shared_, Json(body): Json<Value>) -> Response {
+pub(crate) async fn classify(State(state): ServeState, Json(body): Json<Value>) -> Response {
     let req: ClassifyRequest = match parse(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -351,7 +348,7 @@ struct SearchRequest {
 }
 
 /// `lore index search`: the hits, without generation.
-pub(crate) async fn search(State(state): Shared_, Json(body): Json<Value>) -> Response {
+pub(crate) async fn search(State(state): ServeState, Json(body): Json<Value>) -> Response {
     let req: SearchRequest = match parse(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -376,15 +373,10 @@ pub(crate) async fn search(State(state): Shared_, Json(body): Json<Value>) -> Re
         return missing;
     }
     // As ask opens it: the sample knowledge base is made on first use.
-    let mut idx = match root.open_index(&name, &Silent) {
+    let idx = match root.open_index_as(&name, mode, &Silent) {
         Ok(i) => i,
         Err(e) => return app_error(e).into_response(),
     };
-    if mode.is_some() {
-        if let Err(e) = root.prepare_search(&mut idx, mode, &Silent) {
-            return app_error(e).into_response();
-        }
-    }
     let opts = crate::index::SearchOptions {
         limit: req
             .k
