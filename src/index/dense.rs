@@ -673,16 +673,17 @@ mod tests {
         assert_eq!(FusionMethod::parse("RRF"), None);
     }
 
+    fn unit_vector(rng: &mut crate::testrng::Rng, dim: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..dim).map(|_| rng.unit() as f32 - 0.5).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    }
+
     #[test]
     fn quantized_vectors_keep_the_cosine() {
         let mut rng = crate::testrng::Rng::new(7);
         for _ in 0..50 {
-            let unit = |rng: &mut crate::testrng::Rng| {
-                let v: Vec<f32> = (0..384).map(|_| rng.unit() as f32 - 0.5).collect();
-                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
-            };
-            let (a, b) = (unit(&mut rng), unit(&mut rng));
+            let (a, b) = (unit_vector(&mut rng, 384), unit_vector(&mut rng, 384));
             let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             let (scale, q) = decode(&encode(&b), 384).unwrap();
             let approx = dot_i8(&a, &q) * scale;
@@ -726,11 +727,7 @@ mod tests {
     #[test]
     fn the_scan_finds_the_nearest_vectors_on_any_number_of_threads() {
         let mut rng = crate::testrng::Rng::new(11);
-        let mut unit = || {
-            let v: Vec<f32> = (0..64).map(|_| rng.unit() as f32 - 0.5).collect();
-            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
-        };
+        let mut unit = || unit_vector(&mut rng, 64);
         let segment = |vs: &[Vec<f32>]| {
             let mut s = SegmentVectors {
                 docs: Vec::new(),
